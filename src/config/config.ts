@@ -1,0 +1,259 @@
+// The one typed configuration object, read from the environment once at start (SPEC §3).
+// Every knob has its default and its reasoning here; README's configuration table mirrors it.
+
+import { Env, EnvReader, ConfigError } from './env';
+import { BILLABLE_OPERATION_NAMES, OPERATION_NAMES, OperationName } from '../frs/operations';
+
+export type UpstreamAuth =
+  | { readonly kind: 'aksk'; readonly ak: string; readonly sk: string }
+  | {
+      readonly kind: 'iam';
+      readonly endpoint: string;
+      readonly domainName: string;
+      readonly username: string;
+      readonly password: string;
+      /** Refresh this long before `expires_at` (tokens live 24 h; a refresh costs one IAM call). */
+      readonly refreshMarginSeconds: number;
+    };
+
+export type CostBucket = 'qps_package' | 'call_package' | 'free_tier' | 'pay_per_use';
+
+export interface Config {
+  readonly server: { readonly port: number; readonly host: string; readonly shutdownGraceMs: number };
+  readonly database: {
+    /** External Postgres; undefined means the embedded one under `dataDir`. */
+    readonly url?: string;
+    readonly dataDir: string;
+    /** Port of the embedded server; 0 picks a free one. */
+    readonly embeddedPort: number;
+  };
+  readonly upstream: {
+    readonly endpoint: string;
+    /** The project the upstream credentials belong to; when set, the path's project id is replaced by it. */
+    readonly projectId?: string;
+    readonly auth: UpstreamAuth;
+    /** undici Pool size per origin. */
+    readonly connections: number;
+    /** Idle keep-alive sockets are closed after this, well before the gateway's 300 s cut. */
+    readonly keepAliveTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    /** Reject self-signed upstream certificates; only turn off for a local emulator on https. */
+    readonly tlsRejectUnauthorized: boolean;
+  };
+  readonly limits: {
+    /** Image and video operations: FRS takes base64 bodies up to 8 MB. */
+    readonly mediaBodyBytes: number;
+    /** Every other operation carries small JSON. */
+    readonly otherBodyBytes: number;
+    /** The API gateway refuses AK/SK-signed bodies over 12 MB. */
+    readonly akskBodyBytes: number;
+  };
+  readonly timeouts: {
+    /** Timeout in force = clamp(multiplier × rolling p99, min, max). */
+    readonly multiplier: number;
+    readonly minSeconds: number;
+    readonly maxSeconds: number;
+    /** Samples needed in the window before the p99 replaces the per-operation default. */
+    readonly minSamples: number;
+    readonly windowSeconds: number;
+  };
+  readonly retry: {
+    /** Attempts per request, the first included. */
+    readonly maxAttempts: number;
+    /** Retries allowed as a share of requests over the last minute. */
+    readonly budgetRatio: number;
+    /** Retries always allowed per minute, so a quiet service can still retry. */
+    readonly budgetMinPerMinute: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
+  };
+  readonly auth: {
+    readonly adminToken?: string;
+    readonly secretKey: string;
+    /** Largest accepted difference between X-Sdk-Date and our clock, as the real gateway. */
+    readonly maxClockSkewSeconds: number;
+  };
+  readonly usage: {
+    readonly flushIntervalMs: number;
+    readonly billingTimezone: string;
+    readonly freeTierCalls: number;
+    readonly freeTierScope: 'per_operation' | 'pooled';
+    readonly freeTierExcluded: readonly OperationName[];
+    readonly batchDeleteBillable: boolean;
+    readonly drawdownOrder: readonly CostBucket[];
+    /** JSON price table for the pay-per-use estimate; none shipped as fact. */
+    readonly priceTableFile?: string;
+  };
+  readonly qps: {
+    readonly shaping: boolean;
+    /** How long a call may wait for the next second before it is refused with METER.0429. */
+    readonly shapingMaxWaitMs: number;
+  };
+  readonly packages: { readonly forecastWindowDays: number };
+  readonly billing: {
+    readonly endpoint: string;
+    readonly serviceTypeCode?: string;
+    readonly serviceTypeName: string;
+    readonly language: 'zh_CN' | 'en_US';
+    readonly syncEnabled: boolean;
+    readonly requestsPerSecond: number;
+  };
+  readonly metrics: {
+    readonly durationBuckets: readonly number[];
+  };
+}
+
+const COST_BUCKETS: readonly CostBucket[] = ['qps_package', 'call_package', 'free_tier', 'pay_per_use'];
+
+/** Buckets from 10 ms to 60 s: FRS answers in tens of milliseconds to tens of seconds (liveness on video). */
+export const DEFAULT_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 21, 34, 60];
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new EnvReader(env);
+
+  const endpoint = r.url('FRS_ENDPOINT');
+  if (r.raw('FRS_ENDPOINT') === undefined) {
+    r.problem('FRS_ENDPOINT is required: the upstream FRS base URL, e.g. https://face.cn-north-4.myhuaweicloud.com (or the bundled emulator\'s URL)');
+  }
+
+  const ak = r.raw('HUAWEICLOUD_SDK_AK');
+  const sk = r.raw('HUAWEICLOUD_SDK_SK');
+  const iamVars = ['IAM_ENDPOINT', 'IAM_DOMAIN_NAME', 'IAM_USERNAME', 'IAM_PASSWORD'] as const;
+  const iamSet = iamVars.filter((v) => r.raw(v) !== undefined);
+  let auth: UpstreamAuth = { kind: 'aksk', ak: '', sk: '' };
+  if (ak !== undefined || sk !== undefined) {
+    if (ak === undefined || sk === undefined) {
+      r.problem(`${ak === undefined ? 'HUAWEICLOUD_SDK_AK' : 'HUAWEICLOUD_SDK_SK'} is required when ${ak === undefined ? 'HUAWEICLOUD_SDK_SK' : 'HUAWEICLOUD_SDK_AK'} is set: the upstream access key and secret key go together`);
+    }
+    auth = { kind: 'aksk', ak: ak ?? '', sk: sk ?? '' };
+  } else if (iamSet.length > 0) {
+    const missing = iamVars.filter((v) => r.raw(v) === undefined);
+    if (missing.length > 0) r.problem(`${missing.join(', ')} required: IAM token auth needs all of ${iamVars.join(', ')}`);
+    auth = {
+      kind: 'iam',
+      endpoint: r.url('IAM_ENDPOINT') ?? '',
+      domainName: r.string('IAM_DOMAIN_NAME', ''),
+      username: r.string('IAM_USERNAME', ''),
+      password: r.string('IAM_PASSWORD', ''),
+      refreshMarginSeconds: r.int('FRS_METER_IAM_REFRESH_MARGIN_SECONDS', 3600, 1, 86_400),
+    };
+  } else {
+    r.problem('HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (or IAM_ENDPOINT, IAM_DOMAIN_NAME, IAM_USERNAME, IAM_PASSWORD) are required: the upstream credentials frs-meter signs calls with');
+  }
+
+  const secretKey = r.raw('FRS_METER_SECRET_KEY');
+  if (secretKey === undefined) {
+    r.problem('FRS_METER_SECRET_KEY is required: a key of at least 16 characters that encrypts stored app secret keys');
+  } else if (secretKey.length < 16) {
+    r.problem('FRS_METER_SECRET_KEY is too short: expected at least 16 characters');
+  }
+  const adminToken = r.raw('FRS_METER_ADMIN_TOKEN');
+  if (adminToken !== undefined && adminToken.length < 8) {
+    r.problem('FRS_METER_ADMIN_TOKEN is too short: expected at least 8 characters');
+  }
+
+  const excluded = r.list('FRS_METER_FREE_TIER_EXCLUDED', ['live_detect'], BILLABLE_OPERATION_NAMES) as OperationName[];
+  const drawdown = r.list('FRS_METER_DRAWDOWN_ORDER', COST_BUCKETS, COST_BUCKETS) as CostBucket[];
+  if (new Set(drawdown).size !== COST_BUCKETS.length || drawdown.length !== COST_BUCKETS.length) {
+    r.problem(`FRS_METER_DRAWDOWN_ORDER must name each of ${COST_BUCKETS.join(', ')} exactly once`);
+  }
+
+  const bucketsRaw = r.raw('FRS_METER_DURATION_BUCKETS');
+  let durationBuckets = DEFAULT_DURATION_BUCKETS;
+  if (bucketsRaw !== undefined) {
+    const parsed = bucketsRaw.split(',').map((s) => Number(s.trim()));
+    if (parsed.length === 0 || parsed.some((n) => !Number.isFinite(n) || n <= 0) || parsed.some((n, i) => i > 0 && n <= parsed[i - 1])) {
+      r.problem('FRS_METER_DURATION_BUCKETS is not valid: expected increasing positive seconds, e.g. 0.05,0.1,0.5,1,5');
+    } else {
+      durationBuckets = parsed;
+    }
+  }
+
+  const timeouts = {
+    multiplier: r.number('FRS_METER_TIMEOUT_MULTIPLIER', 2, 1, 20),
+    minSeconds: r.number('FRS_METER_TIMEOUT_MIN_SECONDS', 0.25, 0.01, 600),
+    maxSeconds: r.number('FRS_METER_TIMEOUT_MAX_SECONDS', 30, 0.01, 600),
+    minSamples: r.int('FRS_METER_TIMEOUT_MIN_SAMPLES', 50, 1, 1_000_000),
+    windowSeconds: r.int('FRS_METER_LATENCY_WINDOW_SECONDS', 300, 10, 86_400),
+  };
+  if (timeouts.minSeconds > timeouts.maxSeconds) {
+    r.problem('FRS_METER_TIMEOUT_MIN_SECONDS must not exceed FRS_METER_TIMEOUT_MAX_SECONDS');
+  }
+
+  const config: Config = {
+    server: {
+      port: r.int('PORT', 8080, 0, 65_535),
+      host: r.string('FRS_METER_HOST', '0.0.0.0'),
+      shutdownGraceMs: r.int('FRS_METER_SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
+    },
+    database: {
+      url: r.raw('DATABASE_URL'),
+      dataDir: r.string('FRS_METER_DATA_DIR', './.frs-meter'),
+      embeddedPort: r.int('FRS_METER_EMBEDDED_PG_PORT', 0, 0, 65_535),
+    },
+    upstream: {
+      endpoint: endpoint ?? '',
+      projectId: r.raw('FRS_PROJECT_ID'),
+      auth,
+      connections: r.int('FRS_METER_UPSTREAM_CONNECTIONS', 64, 1, 10_000),
+      keepAliveTimeoutMs: r.int('FRS_METER_KEEPALIVE_TIMEOUT_MS', 60_000, 1_000, 290_000),
+      connectTimeoutMs: r.int('FRS_METER_CONNECT_TIMEOUT_MS', 3_000, 100, 60_000),
+      tlsRejectUnauthorized: r.bool('FRS_METER_TLS_VERIFY', true),
+    },
+    limits: {
+      mediaBodyBytes: r.int('FRS_METER_MAX_MEDIA_BODY_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      otherBodyBytes: r.int('FRS_METER_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+      akskBodyBytes: 12 * 1024 * 1024,
+    },
+    timeouts,
+    retry: {
+      maxAttempts: r.int('FRS_METER_RETRY_MAX_ATTEMPTS', 2, 1, 10),
+      budgetRatio: r.number('FRS_METER_RETRY_BUDGET_RATIO', 0.1, 0, 1),
+      budgetMinPerMinute: r.int('FRS_METER_RETRY_BUDGET_MIN_PER_MINUTE', 10, 0, 1_000_000),
+      backoffBaseMs: r.int('FRS_METER_RETRY_BACKOFF_BASE_MS', 50, 0, 60_000),
+      backoffMaxMs: r.int('FRS_METER_RETRY_BACKOFF_MAX_MS', 1_000, 0, 60_000),
+    },
+    auth: {
+      adminToken,
+      secretKey: secretKey ?? '',
+      maxClockSkewSeconds: r.int('FRS_METER_MAX_CLOCK_SKEW_SECONDS', 900, 1, 86_400),
+    },
+    usage: {
+      flushIntervalMs: r.int('FRS_METER_FLUSH_INTERVAL_MS', 1_000, 50, 600_000),
+      billingTimezone: r.timezone('BILLING_TIMEZONE', 'Asia/Shanghai'),
+      freeTierCalls: r.int('FRS_METER_FREE_TIER_CALLS', 2_000, 0, 1_000_000_000),
+      freeTierScope: r.oneOf('FRS_METER_FREE_TIER_SCOPE', ['per_operation', 'pooled'] as const, 'per_operation'),
+      freeTierExcluded: excluded,
+      batchDeleteBillable: r.bool('FRS_METER_BATCH_DELETE_BILLABLE', true),
+      drawdownOrder: drawdown,
+      priceTableFile: r.raw('FRS_METER_PRICE_TABLE_FILE'),
+    },
+    qps: {
+      shaping: r.bool('FRS_METER_QPS_SHAPING', false),
+      shapingMaxWaitMs: r.int('FRS_METER_QPS_SHAPING_MAX_WAIT_MS', 1_000, 0, 60_000),
+    },
+    packages: { forecastWindowDays: r.number('FRS_METER_FORECAST_WINDOW_DAYS', 7, 0.01, 366) },
+    billing: {
+      endpoint: r.url('BSS_ENDPOINT', 'https://bss.myhuaweicloud.com') ?? '',
+      serviceTypeCode: r.raw('FRS_METER_BSS_SERVICE_TYPE_CODE'),
+      serviceTypeName: r.string('FRS_METER_BSS_SERVICE_TYPE_NAME', '人脸识别'),
+      language: r.oneOf('FRS_METER_BSS_LANGUAGE', ['zh_CN', 'en_US'] as const, 'zh_CN'),
+      syncEnabled: r.bool('FRS_METER_BILLING_SYNC', true),
+      requestsPerSecond: r.number('FRS_METER_BSS_RPS', 10, 0.1, 1_000),
+    },
+    metrics: { durationBuckets },
+  };
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+export const CONFIG = Symbol('CONFIG');
+
+/** Is a 2xx answer to this operation a valid, billed call under this configuration? */
+export function isBillable(config: Config, operation: OperationName): boolean {
+  if (operation === 'face_batch_delete') return config.usage.batchDeleteBillable;
+  return BILLABLE_OPERATION_NAMES.includes(operation);
+}
+
+export { ConfigError, OPERATION_NAMES };
