@@ -2,5 +2,7 @@
 // the same set; add a new migration here when you add its file.
 import { CreateApps1763700000000 } from './1763700000000-CreateApps';
 import { CreateUsage1763700001000 } from './1763700001000-CreateUsage';
+import { CreateQuota1763700002000 } from './1763700002000-CreateQuota';
+import { CreateBilling1763700003000 } from './1763700003000-CreateBilling';
 
-export const MIGRATIONS = [CreateApps1763700000000, CreateUsage1763700001000];
+export const MIGRATIONS = [CreateApps1763700000000, CreateUsage1763700001000, CreateQuota1763700002000, CreateBilling1763700003000];

@@ -3,6 +3,7 @@
 
 import { Env, EnvReader, ConfigError } from './env';
 import { BILLABLE_OPERATION_NAMES, OPERATION_NAMES, OperationName } from '../frs/operations';
+import { DEFAULT_OPERATION_MAP, OperationMap, parseOperationMap } from '../billing/operation-map';
 
 export type UpstreamAuth =
   | { readonly kind: 'aksk'; readonly ak: string; readonly sk: string }
@@ -39,6 +40,12 @@ export interface Config {
     readonly connectTimeoutMs: number;
     /** Reject self-signed upstream certificates; only turn off for a local emulator on https. */
     readonly tlsRejectUnauthorized: boolean;
+    /**
+     * Hash the body into the AK/SK signature (as the official SDKs do for JSON). Off sends
+     * `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`, which the gateway honours (the Go SDK uses it for
+     * uploads) and saves hashing every image body once more — about 1 ms per 200 KB.
+     */
+    readonly signBody: boolean;
   };
   readonly limits: {
     /** Image and video operations: FRS takes base64 bodies up to 8 MB. */
@@ -86,8 +93,13 @@ export interface Config {
   };
   readonly qps: {
     readonly shaping: boolean;
-    /** How long a call may wait for the next second before it is refused with METER.0429. */
+    /** How long a call may wait for a free slot before it is refused with METER.0429 (default: one shaping window). */
     readonly shapingMaxWaitMs: number;
+    /**
+     * Shaping admits at most `quota` calls in any window of 1000 ms plus this margin, so network
+     * jitter between the proxy and FRS cannot squeeze quota + 1 calls into FRS's 1-second window.
+     */
+    readonly shapingMarginMs: number;
   };
   readonly packages: { readonly forecastWindowDays: number };
   readonly billing: {
@@ -97,6 +109,20 @@ export interface Config {
     readonly language: 'zh_CN' | 'en_US';
     readonly syncEnabled: boolean;
     readonly requestsPerSecond: number;
+    /** BSS record code → operation; real FRS codes are UNCERTAIN (billing-api.md §2.6), see operation-map.ts. */
+    readonly operationMap: OperationMap;
+    /** Month M is final from `finalHour` on `finalDay` of M+1 (Huawei: after 10:00 on the 4th). */
+    readonly finalDay: number;
+    readonly finalHour: number;
+    /** ...and re-pulled daily through this day of M+1 to catch corrections. */
+    readonly finalUntilDay: number;
+    /** How often the scheduler checks which months are due (a check is one small query). */
+    readonly checkIntervalSeconds: number;
+    /** Per BSS request: attempts (first included) and exponential backoff on 429/CBC.0250/5xx. */
+    readonly maxAttempts: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
+    readonly timeoutMs: number;
   };
   readonly metrics: {
     readonly durationBuckets: readonly number[];
@@ -169,6 +195,10 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  // Shaping waits by default up to one full shaping window, so the overflow of a burst can take
+  // the next second's slots instead of being refused.
+  const shapingMarginMs = r.int('FRS_METER_QPS_SHAPING_MARGIN_MS', 50, 0, 1_000);
+
   const timeouts = {
     multiplier: r.number('FRS_METER_TIMEOUT_MULTIPLIER', 2, 1, 20),
     minSeconds: r.number('FRS_METER_TIMEOUT_MIN_SECONDS', 0.25, 0.01, 600),
@@ -178,6 +208,10 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (timeouts.minSeconds > timeouts.maxSeconds) {
     r.problem('FRS_METER_TIMEOUT_MIN_SECONDS must not exceed FRS_METER_TIMEOUT_MAX_SECONDS');
+  }
+
+  if (auth.kind === 'iam' && r.raw('FRS_PROJECT_ID') === undefined) {
+    r.problem('FRS_PROJECT_ID is required with IAM token auth: the token is scoped to that project');
   }
 
   const config: Config = {
@@ -199,6 +233,7 @@ export function loadConfig(env: Env = process.env): Config {
       keepAliveTimeoutMs: r.int('FRS_METER_KEEPALIVE_TIMEOUT_MS', 60_000, 1_000, 290_000),
       connectTimeoutMs: r.int('FRS_METER_CONNECT_TIMEOUT_MS', 3_000, 100, 60_000),
       tlsRejectUnauthorized: r.bool('FRS_METER_TLS_VERIFY', true),
+      signBody: r.bool('FRS_METER_SIGN_BODY', true),
     },
     limits: {
       mediaBodyBytes: r.int('FRS_METER_MAX_MEDIA_BODY_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -230,7 +265,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     qps: {
       shaping: r.bool('FRS_METER_QPS_SHAPING', false),
-      shapingMaxWaitMs: r.int('FRS_METER_QPS_SHAPING_MAX_WAIT_MS', 1_000, 0, 60_000),
+      shapingMaxWaitMs: r.int('FRS_METER_QPS_SHAPING_MAX_WAIT_MS', 1_000 + shapingMarginMs, 0, 60_000),
+      shapingMarginMs,
     },
     packages: { forecastWindowDays: r.number('FRS_METER_FORECAST_WINDOW_DAYS', 7, 0.01, 366) },
     billing: {
@@ -240,12 +276,29 @@ export function loadConfig(env: Env = process.env): Config {
       language: r.oneOf('FRS_METER_BSS_LANGUAGE', ['zh_CN', 'en_US'] as const, 'zh_CN'),
       syncEnabled: r.bool('FRS_METER_BILLING_SYNC', true),
       requestsPerSecond: r.number('FRS_METER_BSS_RPS', 10, 0.1, 1_000),
+      operationMap: bssOperationMap(r),
+      finalDay: r.int('FRS_METER_BILLING_FINAL_DAY', 4, 1, 28),
+      finalHour: r.int('FRS_METER_BILLING_FINAL_HOUR', 10, 0, 23),
+      finalUntilDay: r.int('FRS_METER_BILLING_FINAL_UNTIL_DAY', 7, 1, 28),
+      checkIntervalSeconds: r.int('FRS_METER_BILLING_CHECK_INTERVAL_SECONDS', 300, 1, 86_400),
+      maxAttempts: r.int('FRS_METER_BSS_MAX_ATTEMPTS', 6, 1, 20),
+      backoffBaseMs: r.int('FRS_METER_BSS_BACKOFF_BASE_MS', 500, 0, 600_000),
+      backoffMaxMs: r.int('FRS_METER_BSS_BACKOFF_MAX_MS', 30_000, 0, 600_000),
+      timeoutMs: r.int('FRS_METER_BSS_TIMEOUT_MS', 30_000, 100, 600_000),
     },
     metrics: { durationBuckets },
   };
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+function bssOperationMap(r: EnvReader): OperationMap {
+  const raw = r.raw('FRS_METER_BSS_OPERATION_MAP');
+  if (raw === undefined) return DEFAULT_OPERATION_MAP;
+  const { map, problems } = parseOperationMap(raw);
+  for (const p of problems) r.problem(`FRS_METER_BSS_OPERATION_MAP ${p}`);
+  return map ?? DEFAULT_OPERATION_MAP;
 }
 
 export const CONFIG = Symbol('CONFIG');

@@ -1,0 +1,20 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { CoreDeps, CoreModule } from './core.module';
+import { AppsModule } from './apps/apps.module';
+import { UsageModule } from './usage/usage.module';
+import { QuotaModule } from './quota/quota.module';
+import { ProxyModule } from './proxy/proxy.module';
+import { ResilienceModule } from './proxy/resilience.module';
+import { HealthController } from './health.controller';
+
+@Module({})
+export class AppModule {
+  static forRoot(deps: CoreDeps): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule],
+      controllers: [HealthController],
+    };
+  }
+}

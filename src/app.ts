@@ -1,0 +1,69 @@
+// Assembles and starts one frs-meter instance: database (embedded or DATABASE_URL, migrated),
+// Nest on Fastify with the admin API, and the proxy routes mounted raw on Fastify.
+
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { LoggerService, LogLevel } from '@nestjs/common';
+import { Config } from './config/config';
+import { Clock, SystemClock } from './common/clock';
+import { openDatabase, OpenedDatabase } from './database/database';
+import { MetricsService } from './metrics/metrics.service';
+import { AppModule } from './app.module';
+import { ProxyService } from './proxy/proxy.service';
+import { AppsService } from './apps/apps.service';
+import { proxyRoutes } from './proxy/proxy.routes';
+
+export interface StartOptions {
+  readonly config: Config;
+  readonly clock?: Clock;
+  /** Nest logger, or log levels; tests pass a capturing logger. */
+  readonly logger?: LoggerService | LogLevel[] | false;
+}
+
+export interface RunningService {
+  readonly url: string;
+  readonly port: number;
+  readonly app: NestFastifyApplication;
+  readonly database: OpenedDatabase;
+  /** Graceful stop: no new connections, in-flight calls finish, usage flushed, pool and database closed. */
+  close(): Promise<void>;
+}
+
+export async function startService(opts: StartOptions): Promise<RunningService> {
+  const { config } = opts;
+  const clock = opts.clock ?? new SystemClock();
+  const database = await openDatabase(config.database);
+  let app: NestFastifyApplication | undefined;
+  try {
+    const metrics = new MetricsService(config);
+    app = await NestFactory.create<NestFastifyApplication>(
+      AppModule.forRoot({ config, clock, metrics, dataSource: database.dataSource }),
+      new FastifyAdapter({ bodyLimit: 1024 * 1024, logger: false, return503OnClosing: true }),
+      { logger: opts.logger ?? ['log', 'warn', 'error'], abortOnError: false },
+    );
+    await app.register(proxyRoutes(app.get(ProxyService), app.get(AppsService)));
+    await app.listen(config.server.port, config.server.host);
+    const address = app.getHttpServer().address() as { port: number };
+    const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+    const running = app;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${address.port}`,
+      port: address.port,
+      app: running,
+      database,
+      close() {
+        closing ??= (async () => {
+          await running.close();
+          await database.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => undefined);
+    await database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,43 @@
+// /healthz: the process is up. /readyz: the upstream is configured and usage reaches the
+// database. While Postgres is away the proxy keeps serving (usage waits in memory), so /readyz
+// answers 200 with status "degraded" — taking the proxy out of rotation would turn a database
+// outage into an FRS outage; `?strict=1` answers 503 instead for those who want that.
+import { Controller, Get, HttpCode, Inject, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { CONFIG, Config } from './config/config';
+import { UsageService } from './usage/usage.service';
+import { MetricsService } from './metrics/metrics.service';
+
+@Controller()
+export class HealthController {
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly usage: UsageService,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @Get('healthz')
+  @HttpCode(200)
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  async readyz(@Query('strict') strict: string | undefined, @Res({ passthrough: true }) res: FastifyReply) {
+    const database = await this.usage.ping().then(
+      () => 'reachable',
+      () => 'unreachable',
+    );
+    const upstream = this.config.upstream.endpoint ? 'configured' : 'missing';
+    const status = database === 'reachable' && upstream === 'configured' ? 'ready' : upstream === 'missing' ? 'not_ready' : 'degraded';
+    if (status === 'not_ready' || (status === 'degraded' && (strict === '1' || strict === 'true'))) res.code(503);
+    return { status, database, upstream, pending_usage_events: this.usage.pendingEvents };
+  }
+
+  @Get('metrics')
+  async scrape(@Res({ passthrough: true }) res: FastifyReply) {
+    const { contentType, body } = await this.metrics.scrape();
+    res.header('content-type', contentType);
+    return body;
+  }
+}

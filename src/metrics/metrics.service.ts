@@ -1,0 +1,126 @@
+// Every metric frs-meter exposes, defined in this one place (SPEC §6: names and labels are a
+// contract). Values that live elsewhere (database totals, package state, pool stats) are read at
+// scrape time through `onCollect` callbacks instead of being pushed from the hot path.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Config } from '../config/config';
+import { ERROR_CODE_LABELS } from '../frs/error-codes';
+import { OPERATIONS, OperationName } from '../frs/operations';
+
+export const ATTEMPT_OUTCOMES = ['success', 'client_error', 'server_error', 'throttled', 'timeout', 'connection_error'] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** Label value for calls without valid app credentials. */
+export const UNAUTHENTICATED_APP = 'unauthenticated';
+
+const OPERATION_LABELS = OPERATIONS.map((o) => o.name);
+
+type Collector = () => void | Promise<void>;
+
+export class MetricsService {
+  readonly registry = new Registry();
+  private readonly collectors: Collector[] = [];
+
+  readonly requests: Counter<'app' | 'operation' | 'code' | 'error_code'>;
+  readonly upstreamAttempts: Counter<'operation' | 'outcome'>;
+  readonly billableCalls: Counter<'app' | 'operation'>;
+  readonly requestDuration: Histogram<'operation' | 'outcome'>;
+  readonly upstreamDuration: Histogram<'operation'>;
+  readonly proxyOverhead: Histogram<'operation'>;
+  readonly latencyP99: Gauge<'operation'>;
+  readonly upstreamTimeout: Gauge<'operation'>;
+  readonly monthBillableCalls: Gauge<'operation'>;
+  readonly freeCallsRemaining: Gauge<'operation'>;
+  readonly freeCallsTotal: Gauge<'operation'>;
+  readonly monthEnd: Gauge;
+  readonly qpsQuota: Gauge<'operation'>;
+  readonly qpsPeak: Gauge<'operation'>;
+  readonly qpsSaturation: Gauge<'operation'>;
+  readonly qpsPackageExpiry: Gauge<'operation'>;
+  readonly qpsShaped: Counter<'operation' | 'result'>;
+  readonly callPackageRemaining: Gauge<'package'>;
+  readonly callPackageTotal: Gauge<'package'>;
+  readonly callPackageExpiry: Gauge<'package'>;
+  readonly callPackageExhaustion: Gauge<'package'>;
+  readonly usagePendingEvents: Gauge;
+  readonly usageLastFlush: Gauge;
+  readonly billingLastSync: Gauge<'kind'>;
+  readonly billingAmount: Gauge<'bill_cycle' | 'charging_mode'>;
+  readonly billingMonthFinal: Gauge<'bill_cycle'>;
+  readonly reconciliationDifference: Gauge<'bill_cycle' | 'operation'>;
+  readonly upstreamPool: Gauge<'state'>;
+
+  constructor(config: Pick<Config, 'metrics'>) {
+    const registers = [this.registry];
+    const buckets = [...config.metrics.durationBuckets];
+
+    this.requests = new Counter({ name: 'frs_requests_total', help: 'Client requests answered, by app, operation, HTTP status sent to the client and error code', labelNames: ['app', 'operation', 'code', 'error_code'], registers });
+    this.upstreamAttempts = new Counter({ name: 'frs_upstream_attempts_total', help: 'Upstream FRS attempts (retries included), by outcome', labelNames: ['operation', 'outcome'], registers });
+    this.billableCalls = new Counter({ name: 'frs_billable_calls_total', help: 'Valid (billable) FRS calls: attempts of billable operations answered 2xx', labelNames: ['app', 'operation'], registers });
+    this.requestDuration = new Histogram({ name: 'frs_request_duration_seconds', help: 'Request duration as the client sees it, retries included', labelNames: ['operation', 'outcome'], buckets, registers });
+    this.upstreamDuration = new Histogram({ name: 'frs_upstream_duration_seconds', help: 'Duration of one upstream attempt', labelNames: ['operation'], buckets, registers });
+    this.proxyOverhead = new Histogram({
+      name: 'frs_proxy_overhead_seconds',
+      help: 'Client-seen time minus upstream time',
+      labelNames: ['operation'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.latencyP99 = new Gauge({ name: 'frs_latency_p99_seconds', help: "The proxy's rolling p99 of upstream attempts per operation", labelNames: ['operation'], registers });
+    this.upstreamTimeout = new Gauge({ name: 'frs_upstream_timeout_seconds', help: 'Upstream timeout in force per operation', labelNames: ['operation'], registers });
+    this.monthBillableCalls = new Gauge({ name: 'frs_month_billable_calls', help: 'Billable calls this billing month, from the database plus what is not yet flushed (all replicas)', labelNames: ['operation'], registers });
+    this.freeCallsRemaining = new Gauge({ name: 'frs_free_calls_remaining', help: 'Free calls left this billing month', labelNames: ['operation'], registers });
+    this.freeCallsTotal = new Gauge({ name: 'frs_free_calls_total', help: 'Free calls allowed per billing month', labelNames: ['operation'], registers });
+    this.monthEnd = new Gauge({ name: 'frs_month_end_timestamp_seconds', help: 'End of the current billing month (unix seconds)', registers });
+    this.qpsQuota = new Gauge({ name: 'frs_qps_quota', help: 'QPS quota in force: the QPS package, else the FRS default', labelNames: ['operation'], registers });
+    this.qpsPeak = new Gauge({ name: 'frs_qps_peak', help: 'Highest 1-second count of upstream attempts in the last 60 s', labelNames: ['operation'], registers });
+    this.qpsSaturation = new Gauge({ name: 'frs_qps_saturation_ratio', help: 'frs_qps_peak / frs_qps_quota', labelNames: ['operation'], registers });
+    this.qpsPackageExpiry = new Gauge({ name: 'frs_qps_package_expiry_timestamp_seconds', help: 'Expiry of the QPS package in force (unix seconds)', labelNames: ['operation'], registers });
+    this.qpsShaped = new Counter({ name: 'frs_qps_shaped_total', help: 'Calls held back by QPS shaping: delayed (waited for a free slot) or rejected (METER.0429, never sent upstream)', labelNames: ['operation', 'result'], registers });
+    this.callPackageRemaining = new Gauge({ name: 'frs_call_package_remaining_calls', help: 'Calls left in a call package', labelNames: ['package'], registers });
+    this.callPackageTotal = new Gauge({ name: 'frs_call_package_total_calls', help: 'Size of a call package', labelNames: ['package'], registers });
+    this.callPackageExpiry = new Gauge({ name: 'frs_call_package_expiry_timestamp_seconds', help: 'Expiry of a call package (unix seconds)', labelNames: ['package'], registers });
+    this.callPackageExhaustion = new Gauge({ name: 'frs_call_package_exhaustion_timestamp_seconds', help: 'Forecast exhaustion of a call package from the recent burn rate (unix seconds; +Inf when not burning)', labelNames: ['package'], registers });
+    this.usagePendingEvents = new Gauge({ name: 'frs_usage_pending_events', help: 'Usage events recorded but not yet in the database', registers });
+    this.usageLastFlush = new Gauge({ name: 'frs_usage_last_flush_timestamp_seconds', help: 'Last successful usage flush (unix seconds)', registers });
+    this.billingLastSync = new Gauge({ name: 'frs_billing_last_sync_timestamp_seconds', help: 'Last successful billing sync (unix seconds), by kind', labelNames: ['kind'], registers });
+    this.billingAmount = new Gauge({ name: 'frs_billing_amount', help: 'Billed FRS amount per bill cycle and charging mode, in the bill currency', labelNames: ['bill_cycle', 'charging_mode'], registers });
+    this.billingMonthFinal = new Gauge({ name: 'frs_billing_month_final', help: '1 when the stored bill month is final, 0 while provisional', labelNames: ['bill_cycle'], registers });
+    this.reconciliationDifference = new Gauge({ name: 'frs_reconciliation_difference_calls', help: 'Metered minus billed calls per bill cycle and operation', labelNames: ['bill_cycle', 'operation'], registers });
+    this.upstreamPool = new Gauge({ name: 'frs_upstream_pool_connections', help: 'Upstream connection pool state (read at scrape time)', labelNames: ['state'], registers });
+
+    collectDefaultMetrics({ register: this.registry });
+    this.precreate();
+  }
+
+  /** Registers a callback run at scrape time to refresh gauges. */
+  onCollect(collector: Collector): void {
+    this.collectors.push(collector);
+  }
+
+  /** Label sets pre-created at 0, so rates and absent() behave from the first scrape. */
+  private precreate(): void {
+    for (const operation of OPERATION_LABELS) {
+      for (const outcome of ATTEMPT_OUTCOMES) {
+        this.upstreamAttempts.labels(operation, outcome).inc(0);
+        this.requestDuration.labels(operation, outcome);
+      }
+      this.upstreamDuration.labels(operation);
+      this.proxyOverhead.labels(operation);
+    }
+  }
+
+  /** Pre-creates the per-app series for a newly known app. */
+  precreateApp(app: string, billable: readonly OperationName[]): void {
+    for (const operation of OPERATION_LABELS) this.requests.labels(app, operation, '200', 'none').inc(0);
+    for (const operation of billable) this.billableCalls.labels(app, operation).inc(0);
+  }
+
+  /** Runs every collector first: prom-client reads metrics concurrently, so per-gauge collect() could race. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    for (const c of this.collectors) await c();
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+export { ERROR_CODE_LABELS };

@@ -1,0 +1,173 @@
+// QPS: per-operation quotas (the QPS package in force, else FRS's default), the 1-second peaks
+// behind frs_qps_peak / frs_qps_saturation_ratio, and optional shaping. The proxy calls
+// recordAttempt, admit and quotaFor on every request, so those read memory only: packages are
+// cached and refreshed from the database every few seconds and at once after an admin change
+// in this replica.
+
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { CONFIG, Config } from '../config/config';
+import { Clock } from '../common/clock';
+import { MetricsService } from '../metrics/metrics.service';
+import { KNOWN_OPERATIONS, OPERATION_BY_NAME, OPERATIONS, OperationName } from '../frs/operations';
+import { notFound } from '../admin/meter-error';
+import { QpsTracker } from './qps-tracker';
+import { QpsShaper, REFUSED } from './qps-shaper';
+import { QpsPackage, QpsPackagesRepository } from './qps-packages.repository';
+import { QpsPackageInput } from './quota.dto';
+
+/** How often another replica's package changes reach this one. */
+export const PACKAGE_REFRESH_MS = 5_000;
+
+export type QpsPackageStatus = 'scheduled' | 'active' | 'expired';
+
+export interface QpsPackageView {
+  readonly operation: OperationName;
+  readonly qps: number;
+  readonly starts_at: string;
+  readonly expires_at: string;
+  readonly registered_at: string;
+  readonly status: QpsPackageStatus;
+}
+
+export interface QpsQuotaView {
+  readonly operation: OperationName;
+  readonly default_qps: number;
+  readonly quota: number;
+  readonly peak_qps: number;
+  readonly saturation: number;
+  readonly package: QpsPackageView | null;
+}
+
+@Injectable()
+export class QuotaService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Quota');
+  private readonly tracker = new QpsTracker();
+  private readonly shaper: QpsShaper;
+  private readonly shaping: boolean;
+  private current: Partial<Record<OperationName, QpsPackage>> = {};
+  /** Counter children looked up once, so a shaped call costs an increment, not a label hash. */
+  private readonly shapedDelayed = {} as Record<OperationName, { inc(n?: number): void }>;
+  private readonly shapedRejected = {} as Record<OperationName, { inc(n?: number): void }>;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+    private readonly repo: QpsPackagesRepository,
+  ) {
+    this.shaping = config.qps.shaping;
+    this.shaper = new QpsShaper(1000 + config.qps.shapingMarginMs, config.qps.shapingMaxWaitMs);
+    for (const op of OPERATIONS) {
+      this.shapedDelayed[op.name] = metrics.qpsShaped.labels(op.name, 'delayed');
+      this.shapedRejected[op.name] = metrics.qpsShaped.labels(op.name, 'rejected');
+      // Pre-created at 0 for catalogue operations; `unknown` appears only if it is ever shaped.
+      if (op.name !== 'unknown') {
+        this.shapedDelayed[op.name].inc(0);
+        this.shapedRejected[op.name].inc(0);
+      }
+    }
+    metrics.onCollect(() => this.collect());
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.refresh().catch((err) => this.logger.warn(`could not read QPS packages, using FRS defaults until the next try: ${String(err)}`));
+    // On failure the cached packages stay in force; the next refresh tries again.
+    this.timer = setInterval(() => void this.refresh().catch(() => undefined), PACKAGE_REFRESH_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Hot path: one upstream attempt of `operation` at `nowMs`. */
+  recordAttempt(operation: OperationName, nowMs: number): void {
+    this.tracker.record(operation, nowMs);
+  }
+
+  /**
+   * Hot path, before each upstream attempt: true at once when shaping is off or there is room;
+   * with shaping on and the quota used up, resolves true when a slot comes within
+   * FRS_METER_QPS_SHAPING_MAX_WAIT_MS, else false (answer 429 METER.0429, do not call FRS).
+   */
+  admit(operation: OperationName): Promise<boolean> | true {
+    if (!this.shaping) return true;
+    const wait = this.shaper.reserve(operation, this.quotaFor(operation, this.clock.now()));
+    if (wait === 0) return true;
+    if (wait === REFUSED) {
+      this.shapedRejected[operation].inc();
+      return Promise.resolve(false);
+    }
+    this.shapedDelayed[operation].inc();
+    return new Promise((resolve) => setTimeout(() => resolve(true), Math.ceil(wait)));
+  }
+
+  /** Hot path: the QPS package in force at `nowMs`, else FRS's default for the operation. */
+  quotaFor(operation: OperationName, nowMs: number): number {
+    const p = this.current[operation];
+    if (p !== undefined && nowMs >= p.startsAt && nowMs < p.expiresAt) return p.qps;
+    return OPERATION_BY_NAME[operation].defaultQps;
+  }
+
+  async refresh(): Promise<void> {
+    const next: Partial<Record<OperationName, QpsPackage>> = {};
+    for (const p of await this.repo.current()) next[p.operation] = p;
+    this.current = next;
+  }
+
+  /** `PUT /admin/qps-packages/{operation}`: the new package replaces the current one. */
+  async putPackage(operation: OperationName, input: QpsPackageInput): Promise<{ package: QpsPackageView; replaced: QpsPackageView | null }> {
+    const now = this.clock.now();
+    const { created, replaced } = await this.repo.replace({ operation, ...input }, now);
+    await this.refresh();
+    return { package: this.view(created, now), replaced: replaced ? this.view(replaced, now) : null };
+  }
+
+  /** `DELETE /admin/qps-packages/{operation}`: ends the current package now. */
+  async endPackage(operation: OperationName): Promise<{ ended: QpsPackageView }> {
+    const now = this.clock.now();
+    const ended = await this.repo.end(operation, now);
+    await this.refresh();
+    if (!ended) throw notFound(`no QPS package registered for ${operation}`);
+    return { ended: this.view(ended, now) };
+  }
+
+  /** `GET /admin/qps-packages`: every operation with its quota in force, peak and package. */
+  async list(): Promise<QpsQuotaView[]> {
+    await this.refresh();
+    const now = this.clock.now();
+    return KNOWN_OPERATIONS.map((o) => {
+      const quota = this.quotaFor(o.name, now);
+      const peak = this.tracker.peak(o.name, now);
+      const p = this.current[o.name];
+      return { operation: o.name, default_qps: o.defaultQps, quota, peak_qps: peak, saturation: peak / quota, package: p ? this.view(p, now) : null };
+    });
+  }
+
+  private view(p: QpsPackage, now: number): QpsPackageView {
+    const status: QpsPackageStatus = now < p.startsAt ? 'scheduled' : now < p.expiresAt ? 'active' : 'expired';
+    return {
+      operation: p.operation,
+      qps: p.qps,
+      starts_at: new Date(p.startsAt).toISOString(),
+      expires_at: new Date(p.expiresAt).toISOString(),
+      registered_at: new Date(p.createdAt).toISOString(),
+      status,
+    };
+  }
+
+  private collect(): void {
+    const now = this.clock.now();
+    const m = this.metrics;
+    for (const o of KNOWN_OPERATIONS) {
+      const quota = this.quotaFor(o.name, now);
+      const peak = this.tracker.peak(o.name, now);
+      m.qpsQuota.set({ operation: o.name }, quota);
+      m.qpsPeak.set({ operation: o.name }, peak);
+      m.qpsSaturation.set({ operation: o.name }, peak / quota);
+      // 0 = no package; an expired one keeps its (past) expiry until it is replaced or ended.
+      m.qpsPackageExpiry.set({ operation: o.name }, (this.current[o.name]?.expiresAt ?? 0) / 1000);
+    }
+  }
+}

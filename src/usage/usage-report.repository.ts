@@ -1,0 +1,50 @@
+// Month totals for the usage report, read from usage_counts.
+
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DATA_SOURCE } from '../database/database';
+
+export interface OperationTotalsRow {
+  readonly operation: string;
+  readonly kind: 'request' | 'attempt';
+  readonly outcome: string;
+  readonly errorCode: string;
+  readonly count: number;
+  readonly billable: number;
+}
+
+export interface AppTotalsRow {
+  readonly app: string;
+  readonly operation: string;
+  readonly requests: number;
+  readonly attempts: number;
+  readonly billable: number;
+}
+
+@Injectable()
+export class UsageReportRepository {
+  constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
+
+  async operationTotals(month: string, app?: string): Promise<OperationTotalsRow[]> {
+    const rows: { operation: string; kind: 'request' | 'attempt'; outcome: string; error_code: string; count: string; billable: string }[] = await this.db.query(
+      `SELECT operation, kind, outcome, error_code, SUM(count)::bigint AS count, SUM(billable)::bigint AS billable
+       FROM usage_counts WHERE billing_month = $1 AND ($2::text IS NULL OR app = $2)
+       GROUP BY operation, kind, outcome, error_code`,
+      [month, app ?? null],
+    );
+    return rows.map((r) => ({ operation: r.operation, kind: r.kind, outcome: r.outcome, errorCode: r.error_code, count: Number(r.count), billable: Number(r.billable) }));
+  }
+
+  async appTotals(month: string, app?: string): Promise<AppTotalsRow[]> {
+    const rows: { app: string; operation: string; requests: string; attempts: string; billable: string }[] = await this.db.query(
+      `SELECT app, operation,
+              COALESCE(SUM(count) FILTER (WHERE kind = 'request'), 0)::bigint AS requests,
+              COALESCE(SUM(count) FILTER (WHERE kind = 'attempt'), 0)::bigint AS attempts,
+              SUM(billable)::bigint AS billable
+       FROM usage_counts WHERE billing_month = $1 AND ($2::text IS NULL OR app = $2)
+       GROUP BY app, operation ORDER BY app, operation`,
+      [month, app ?? null],
+    );
+    return rows.map((r) => ({ app: r.app, operation: r.operation, requests: Number(r.requests), attempts: Number(r.attempts), billable: Number(r.billable) }));
+  }
+}

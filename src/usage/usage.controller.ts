@@ -1,0 +1,67 @@
+// GET /admin/usage?month=YYYY-MM[&app=][&format=csv][&table=operations|apps] (SPEC §5).
+// CSV is one table: per operation by default (errors as one "CODE:n;CODE:n" cell), or per app
+// and operation with table=apps.
+
+import { Controller, Get, Query, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { AdminAuthGuard } from '../admin/admin-auth.guard';
+import { badRequest } from '../admin/meter-error';
+import { toCsv } from '../admin/csv';
+import { wantsCsv } from '../quota/quota.controller';
+import { countsCell, UsageReportService } from './usage-report.service';
+
+const OPERATION_COLUMNS = [
+  'month',
+  'operation',
+  'requests',
+  'upstream_attempts',
+  'successes',
+  'billable_calls',
+  'free_calls_used',
+  'free_calls_left',
+  'qps_package',
+  'call_package',
+  'free_tier',
+  'pay_per_use',
+  'estimated_cost',
+  'currency',
+  'errors',
+  'upstream_errors',
+];
+const APP_COLUMNS = ['month', 'app', 'operation', 'requests', 'upstream_attempts', 'billable_calls'];
+
+@Controller('admin')
+@UseGuards(AdminAuthGuard)
+export class UsageController {
+  constructor(private readonly reports: UsageReportService) {}
+
+  @Get('usage')
+  async usage(
+    @Query('month') month: string | undefined,
+    @Query('app') app: string | undefined,
+    @Query('format') format: string | undefined,
+    @Query('table') table: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    if (month === undefined) throw badRequest('month is required: GET /admin/usage?month=YYYY-MM');
+    const csv = wantsCsv(format);
+    if (table !== undefined && table !== 'operations' && table !== 'apps') throw badRequest(`table must be operations or apps, got ${JSON.stringify(table)}`);
+    const report = await this.reports.report(month, app === '' ? undefined : app);
+    if (!csv) return report;
+    reply.header('content-type', 'text/csv; charset=utf-8');
+    if (table === 'apps') {
+      const rows = report.apps.flatMap((a) => Object.entries(a.operations).map(([operation, n]) => ({ month, app: a.app, operation, ...n })));
+      return toCsv(APP_COLUMNS, rows);
+    }
+    return toCsv(
+      OPERATION_COLUMNS,
+      report.operations.map((o) => ({
+        month,
+        ...o,
+        ...(o.attribution ?? {}),
+        errors: countsCell(o.errors),
+        upstream_errors: countsCell(o.upstream_errors),
+      })),
+    );
+  }
+}

@@ -1,0 +1,16 @@
+// Usage metering (buffer, flush, monthly totals) and the usage report at GET /admin/usage.
+
+import { Module } from '@nestjs/common';
+import { QuotaModule } from '../quota/quota.module';
+import { UsageCoreModule } from './usage-core.module';
+import { UsageReportService } from './usage-report.service';
+import { UsageReportRepository } from './usage-report.repository';
+import { UsageController } from './usage.controller';
+
+@Module({
+  imports: [UsageCoreModule, QuotaModule],
+  controllers: [UsageController],
+  providers: [UsageReportService, UsageReportRepository],
+  exports: [UsageCoreModule, UsageReportService],
+})
+export class UsageModule {}

@@ -1,0 +1,148 @@
+// Usage metering against a real Postgres: idempotent flushes, month boundaries in Beijing time,
+// totals that survive a restart.
+
+import { request } from 'undici';
+import { DataSource } from 'typeorm';
+import { ManualClock } from '../src/common/clock';
+import { openDatabase, OpenedDatabase } from '../src/database/database';
+import { pathFor } from '../src/frs/operations';
+import { UsageBatch, UsageBuffer } from '../src/usage/usage.buffer';
+import { UsageRepository } from '../src/usage/usage.repository';
+import { UsageService } from '../src/usage/usage.service';
+import { createTestDatabase } from './support/db';
+import { startStack, Stack } from './support/stack';
+import { scrape, sum } from './support/metrics';
+
+async function billableRows(db: DataSource): Promise<Array<{ billing_month: string; operation: string; billable: number }>> {
+  const rows = await db.query(
+    `SELECT billing_month, operation, SUM(billable)::int AS billable FROM usage_counts WHERE kind = 'attempt' GROUP BY 1, 2 HAVING SUM(billable) > 0 ORDER BY 1, 2`,
+  );
+  return rows;
+}
+
+describe('usage flush (repository)', () => {
+  let db: { url: string; drop(): Promise<void> };
+  let opened: OpenedDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('usage');
+    opened = await openDatabase({ url: db.url, dataDir: '', embeddedPort: 0 });
+  });
+
+  afterAll(async () => {
+    await opened?.close();
+    await db?.drop();
+  });
+
+  it('counts a flush retried after its COMMIT exactly once', async () => {
+    const buffer = new UsageBuffer('Asia/Shanghai');
+    const t = Date.parse('2026-11-10T10:00:00+08:00');
+    for (let i = 0; i < 7; i++) buffer.recordAttempt(t + i, 'app-a', 'face_detect', 200, 'none', 'success', true);
+    buffer.recordAttempt(t, 'app-a', 'face_detect', 500, 'FRS.0018', 'server_error', false);
+    const batch = buffer.take() as UsageBatch;
+
+    // The first try commits, then the connection "drops" before we learn it did.
+    class LostAfterCommit extends UsageRepository {
+      calls = 0;
+      override async applyFlush(b: UsageBatch, replica: string, month: string) {
+        const r = await super.applyFlush(b, replica, month);
+        if (++this.calls === 1) throw new Error('connection terminated unexpectedly (after COMMIT)');
+        return r;
+      }
+    }
+    const flaky = new LostAfterCommit(opened.dataSource);
+    await expect(flaky.applyFlush(batch, 'r1', '2026-11')).rejects.toThrow(/after COMMIT/);
+    const retried = await flaky.applyFlush(batch, 'r1', '2026-11');
+    expect(retried.applied).toBe(false);
+    expect(retried.monthBillable.get('face_detect')).toBe(7);
+    const counts = await opened.dataSource.query(`SELECT kind, code, count::int, billable::int FROM usage_counts ORDER BY code`);
+    expect(counts).toEqual([
+      { kind: 'attempt', code: 200, count: 7, billable: 7 },
+      { kind: 'attempt', code: 500, count: 1, billable: 0 },
+    ]);
+  });
+
+  it('keeps a failed batch with its flush id and writes it once the database answers again', async () => {
+    const clock = new ManualClock('2026-11-15T12:00:00+08:00', { frozen: true });
+    let down = true;
+    class Flaky extends UsageRepository {
+      override async applyFlush(b: UsageBatch, replica: string, month: string) {
+        if (down) throw new Error('ECONNREFUSED');
+        return super.applyFlush(b, replica, month);
+      }
+    }
+    const config = { usage: { billingTimezone: 'Asia/Shanghai', flushIntervalMs: 1000, freeTierCalls: 2000, freeTierScope: 'per_operation', freeTierExcluded: ['live_detect'], batchDeleteBillable: true }, server: { shutdownGraceMs: 1000 }, metrics: { durationBuckets: [1] } };
+    const { MetricsService } = await import('../src/metrics/metrics.service');
+    const usage = new UsageService(config as never, clock, new Flaky(opened.dataSource), new MetricsService(config as never));
+    for (let i = 0; i < 5; i++) usage.buffer.recordAttempt(clock.now(), 'app-b', 'face_compare', 200, 'none', 'success', true);
+    await usage.flush();
+    expect(usage.pendingEvents).toBe(5);
+    expect(usage.healthy).toBe(false);
+    // More traffic while the database is away goes to a new batch; nothing is lost or merged twice.
+    for (let i = 0; i < 3; i++) usage.buffer.recordAttempt(clock.now(), 'app-b', 'face_compare', 200, 'none', 'success', true);
+    await usage.flush();
+    expect(usage.pendingEvents).toBe(8);
+    expect(usage.monthBillable().get('face_compare')).toBe(8);
+    down = false;
+    await usage.flush();
+    expect(usage.pendingEvents).toBe(0);
+    expect(usage.healthy).toBe(true);
+    const [row] = await opened.dataSource.query(`SELECT SUM(billable)::int AS n FROM usage_counts WHERE operation = 'face_compare'`);
+    expect(row.n).toBe(8);
+    expect(usage.monthBillable().get('face_compare')).toBe(8);
+  });
+});
+
+describe('billing months and restarts (through the proxy)', () => {
+  const clock = new ManualClock('2026-11-30T23:59:59+08:00', { frozen: true });
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ clock });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const detect = async () => {
+    const res = await request(`${stack.meterUrl}${pathFor('face_detect', stack.projectId)}`, {
+      method: 'POST',
+      headers: { 'x-auth-token': stack.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ image_base64: 'aGVsbG8=' }),
+    });
+    await res.body.dump();
+    return res.statusCode;
+  };
+
+  it('puts 23:59:59 and 00:00:00 Beijing time on either side of a month boundary', async () => {
+    clock.set('2026-11-30T23:59:59+08:00');
+    expect(await detect()).toBe(200);
+    clock.set('2026-12-01T00:00:00+08:00');
+    expect(await detect()).toBe(200);
+    expect(await detect()).toBe(200);
+    await stack.service.app.get(UsageService).flush();
+    expect(await billableRows(stack.service.database.dataSource)).toEqual([
+      { billing_month: '2026-11', operation: 'face_detect', billable: 1 },
+      { billing_month: '2026-12', operation: 'face_detect', billable: 2 },
+    ]);
+    // The month gauge shows the current (December) month only.
+    const m = await scrape(stack.meterUrl);
+    expect(sum(m, 'frs_month_billable_calls', { operation: 'face_detect' })).toBe(2);
+    expect(sum(m, 'frs_free_calls_remaining', { operation: 'face_detect' })).toBe(1998);
+  });
+
+  it('continues the month count from the database after a restart', async () => {
+    clock.set('2026-12-10T09:00:00+08:00');
+    for (let i = 0; i < 3; i++) expect(await detect()).toBe(200);
+    const before = await scrape(stack.meterUrl);
+    expect(sum(before, 'frs_month_billable_calls', { operation: 'face_detect' })).toBe(5);
+    await stack.service.close(); // graceful: the final flush writes the 3 calls
+    const replica = await stack.startReplica();
+    const after = await scrape(replica.url);
+    expect(sum(after, 'frs_month_billable_calls', { operation: 'face_detect' })).toBe(5);
+    expect(sum(after, 'frs_free_calls_remaining', { operation: 'face_detect' })).toBe(1995);
+    // A counter of this process starts at 0; the month gauge does not.
+    expect(sum(after, 'frs_billable_calls_total', { operation: 'face_detect' })).toBe(0);
+  });
+});
