@@ -123,7 +123,7 @@ describe('QPS, packages and usage over HTTP', () => {
     expect(csv.text.split('\r\n')[1]).toMatch(/^cp-e2e,live_detect_face,1000,100,/);
   });
 
-  it('reports the month per operation and app in JSON and CSV; a bad month is 400', async () => {
+  it('reports the month per operation and app in JSON and CSV (the current one by default); a bad month is 400', async () => {
     const month = billingMonthOf(Date.now(), 'Asia/Shanghai');
     const res = await admin(stack, 'GET', `/admin/usage?month=${month}`);
     expect(res.status).toBe(200);
@@ -141,7 +141,9 @@ describe('QPS, packages and usage over HTTP', () => {
     expect(rows).toContain(`${month},face_detect,24,24,24,24,24,1976,0,0,24,0,,,,`);
     const apps = await admin(stack, 'GET', `/admin/usage?month=${month}&format=csv&table=apps`);
     expect(apps.text).toContain(`${month},test-app,face_detect,24,24,24`);
-    for (const q of ['month=2026-13', 'month=202611', 'month=', '']) {
+    const current = await admin(stack, 'GET', '/admin/usage');
+    expect({ status: current.status, month: current.json.month, billable: current.json.totals.billable_calls }).toEqual({ status: 200, month, billable: 29 });
+    for (const q of ['month=2026-13', 'month=202611', 'month=']) {
       const bad = await admin(stack, 'GET', `/admin/usage?${q}`);
       expect({ q, status: bad.status, code: bad.json?.error_code }).toEqual({ q, status: 400, code: 'METER.0400' });
     }

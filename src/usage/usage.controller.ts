@@ -1,8 +1,12 @@
-// GET /admin/usage?month=YYYY-MM[&app=][&format=csv][&table=operations|apps] (SPEC §5).
+// GET /admin/usage?month=YYYY-MM[&app=][&format=csv][&table=operations|apps] (SPEC §5); without
+// `month`, the current billing month.
 // CSV is one table: per operation by default (errors as one "CODE:n;CODE:n" cell), or per app
 // and operation with table=apps.
 
-import { Controller, Get, Query, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Res, UseGuards } from '@nestjs/common';
+import { CONFIG, Config } from '../config/config';
+import { Clock } from '../common/clock';
+import { billingMonthOf } from '../common/billing-month';
 import type { FastifyReply } from 'fastify';
 import { AdminAuthGuard } from '../admin/admin-auth.guard';
 import { badRequest } from '../admin/meter-error';
@@ -33,17 +37,21 @@ const APP_COLUMNS = ['month', 'app', 'operation', 'requests', 'upstream_attempts
 @Controller('admin')
 @UseGuards(AdminAuthGuard)
 export class UsageController {
-  constructor(private readonly reports: UsageReportService) {}
+  constructor(
+    private readonly reports: UsageReportService,
+    private readonly clock: Clock,
+    @Inject(CONFIG) private readonly config: Config,
+  ) {}
 
   @Get('usage')
   async usage(
-    @Query('month') month: string | undefined,
+    @Query('month') requested: string | undefined,
     @Query('app') app: string | undefined,
     @Query('format') format: string | undefined,
     @Query('table') table: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    if (month === undefined) throw badRequest('month is required: GET /admin/usage?month=YYYY-MM');
+    const month = requested ?? billingMonthOf(this.clock.now(), this.config.usage.billingTimezone);
     const csv = wantsCsv(format);
     if (table !== undefined && table !== 'operations' && table !== 'apps') throw badRequest(`table must be operations or apps, got ${JSON.stringify(table)}`);
     const report = await this.reports.report(month, app === '' ? undefined : app);

@@ -1,0 +1,79 @@
+// The demo's later chapters: packages registered before the traffic, and after it the free
+// calls left, package state, a billing sync against the emulator and the reconciliation.
+
+import { request } from 'undici';
+import type { RunningService } from '../src/app';
+import type { EmulatorOptions } from '../src/emulator/emulator';
+
+async function admin(base: string, token: string, method: string, p: string, body?: unknown) {
+  const res = await request(`${base}${p}`, {
+    method: method as 'GET',
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, json: json as Record<string, unknown>, text };
+}
+
+const DAY = 86_400_000;
+
+export const demoExtras = {
+  emulatorOptions(): EmulatorOptions {
+    return {};
+  },
+
+  /** A QPS package for face_detect and a call package for search + compare, as a customer might have bought. */
+  async setup(base: string, token: string): Promise<void> {
+    const now = Date.now();
+    await admin(base, token, 'PUT', '/admin/qps-packages/face_detect', { qps: 20, starts_at: new Date(now - DAY).toISOString(), expires_at: new Date(now + 25 * DAY).toISOString() });
+    const existing = await admin(base, token, 'GET', '/admin/call-packages');
+    const have = ((existing.json?.call_packages as Array<{ id: string }>) ?? []).some((p) => p.id === 'demo-search-pack');
+    if (!have) {
+      await admin(base, token, 'POST', '/admin/call-packages', {
+        id: 'demo-search-pack',
+        operations: ['face_search', 'face_compare'],
+        total_calls: 100_000,
+        used_calls: 0,
+        starts_at: new Date(now - 60_000).toISOString(),
+        expires_at: new Date(now + 365 * DAY).toISOString(),
+      });
+    }
+  },
+
+  async summary(base: string, token: string, _service: RunningService): Promise<void> {
+    const usage = await admin(base, token, 'GET', '/admin/usage');
+    if (usage.status === 200) {
+      const u = usage.json as { month: string; operations: Array<{ operation: string; billable: boolean; requests: number; upstream_attempts: number; billable_calls: number; free_calls_left: number; attribution: { qps_package: number; call_package: number; free_tier: number; pay_per_use: number } | null }> };
+      console.log(`This billing month (${u.month}), from GET /admin/usage — all replicas, survives restarts:`);
+      console.log(`  ${'operation'.padEnd(18)} ${'requests'.padStart(8)} ${'attempts'.padStart(8)} ${'billable'.padStart(8)} ${'free left'.padStart(9)}   qps-pkg call-pkg  free  pay-per-use`);
+      for (const o of u.operations.filter((x) => x.billable && x.requests > 0)) {
+        const a = o.attribution;
+        console.log(
+          `  ${o.operation.padEnd(18)} ${String(o.requests).padStart(8)} ${String(o.upstream_attempts).padStart(8)} ${String(o.billable_calls).padStart(8)} ${String(o.free_calls_left).padStart(9)}   ${String(a?.qps_package ?? '-').padStart(7)} ${String(a?.call_package ?? '-').padStart(8)} ${String(a?.free_tier ?? '-').padStart(5)} ${String(a?.pay_per_use ?? '-').padStart(12)}`,
+        );
+      }
+      console.log('');
+    }
+    const qps = await admin(base, token, 'GET', '/admin/qps-packages');
+    const list = (qps.json?.qps_packages as Array<{ operation: string; quota: number; peak_qps: number; saturation: number; package: { qps: number; expires_at: string } | null }>) ?? [];
+    const withPkg = list.filter((q) => q.package);
+    if (withPkg.length > 0) {
+      console.log('QPS packages:');
+      for (const q of withPkg) console.log(`  ${q.operation.padEnd(18)} ${q.package!.qps} QPS until ${q.package!.expires_at}; peak ${q.peak_qps} in the last 60 s, saturation ${(q.saturation * 100).toFixed(0)} %`);
+      console.log('');
+    }
+    const calls = await admin(base, token, 'GET', '/admin/call-packages');
+    const pkgs = (calls.json?.call_packages as Array<{ id: string; total_calls: number; remaining_calls: number; status: string; exhaustion_forecast: string | null; expires_at: string }>) ?? [];
+    if (pkgs.length > 0) {
+      console.log('Call packages:');
+      for (const p of pkgs) console.log(`  ${p.id.padEnd(18)} ${p.remaining_calls} of ${p.total_calls} left (${p.status}); runs out ${p.exhaustion_forecast ?? 'not before it expires'}; expires ${p.expires_at}`);
+      console.log('');
+    }
+  },
+};
