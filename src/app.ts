@@ -42,6 +42,13 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
       new FastifyAdapter({ bodyLimit: 1024 * 1024, logger: false, return503OnClosing: true }),
       { logger: opts.logger ?? ['log', 'warn', 'error'], abortOnError: false },
     );
+    // While stopping, every answer closes its connection: a keep-alive socket that turns idle
+    // after the stop began would otherwise hold the server open until its keep-alive timeout.
+    let stopping = false;
+    const fastify = app.getHttpAdapter().getInstance();
+    fastify.addHook('onSend', async (_req, reply) => {
+      if (stopping) reply.header('connection', 'close');
+    });
     await app.register(proxyRoutes(app.get(ProxyService), app.get(AppsService)));
     await app.listen(config.server.port, config.server.host);
     const address = app.getHttpServer().address() as { port: number };
@@ -55,6 +62,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
       database,
       close() {
         closing ??= (async () => {
+          stopping = true;
           await running.close();
           await database.close();
         })();
