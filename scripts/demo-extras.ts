@@ -2,8 +2,19 @@
 // calls left, package state, a billing sync against the emulator and the reconciliation.
 
 import { request } from 'undici';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { RunningService } from '../src/app';
 import type { EmulatorOptions } from '../src/emulator/emulator';
+import { bssPlugin } from '../src/emulator/bss/bss-plugin';
+import { formatReconciliation } from '../src/billing/reconciliation-format';
+import { billingMonthOf } from '../src/common/billing-month';
+import type { ReconciliationReport } from '../src/billing/reconciliation';
+
+/** Made-up example prices (config/prices.example.json), used on both sides so amounts show. */
+const PRICES_FILE = path.resolve(__dirname, '..', 'config', 'prices.example.json');
+const CALL_PACKAGE = 'demo-search-pack';
+const STARTED = Date.now();
 
 async function admin(base: string, token: string, method: string, p: string, body?: unknown) {
   const res = await request(`${base}${p}`, {
@@ -24,8 +35,27 @@ async function admin(base: string, token: string, method: string, p: string, bod
 const DAY = 86_400_000;
 
 export const demoExtras = {
+  /** The emulator plays Huawei's billing too: the same prices and the call package the customer bought. */
   emulatorOptions(): EmulatorOptions {
-    return {};
+    const bss = bssPlugin({
+      prices: JSON.parse(readFileSync(PRICES_FILE, 'utf8')),
+      packages: [
+        {
+          orderInstanceId: CALL_PACKAGE,
+          freeResourceId: `${CALL_PACKAGE}-item`,
+          productName: 'FRS search + compare 100,000 calls (demo)',
+          operations: ['face_search', 'face_compare'],
+          totalCalls: 100_000,
+          effectiveTime: new Date(STARTED - 60_000).toISOString(),
+          expireTime: new Date(STARTED + 365 * DAY).toISOString(),
+        },
+      ],
+    });
+    return { plugins: [bss] };
+  },
+
+  serviceEnv(): Record<string, string> {
+    return { FRS_METER_PRICE_TABLE_FILE: PRICES_FILE };
   },
 
   /** A QPS package for face_detect and a call package for search + compare, as a customer might have bought. */
@@ -33,20 +63,22 @@ export const demoExtras = {
     const now = Date.now();
     await admin(base, token, 'PUT', '/admin/qps-packages/face_detect', { qps: 20, starts_at: new Date(now - DAY).toISOString(), expires_at: new Date(now + 25 * DAY).toISOString() });
     const existing = await admin(base, token, 'GET', '/admin/call-packages');
-    const have = ((existing.json?.call_packages as Array<{ id: string }>) ?? []).some((p) => p.id === 'demo-search-pack');
+    const have = ((existing.json?.call_packages as Array<{ id: string }>) ?? []).some((p) => p.id === CALL_PACKAGE);
     if (!have) {
       await admin(base, token, 'POST', '/admin/call-packages', {
-        id: 'demo-search-pack',
+        id: CALL_PACKAGE,
         operations: ['face_search', 'face_compare'],
         total_calls: 100_000,
         used_calls: 0,
-        starts_at: new Date(now - 60_000).toISOString(),
-        expires_at: new Date(now + 365 * DAY).toISOString(),
+        starts_at: new Date(STARTED - 60_000).toISOString(),
+        expires_at: new Date(STARTED + 365 * DAY).toISOString(),
       });
     }
   },
 
   async summary(base: string, token: string, _service: RunningService): Promise<void> {
+    // Let the last usage flush land (every second) before reading the month back.
+    await new Promise((r) => setTimeout(r, 1_500));
     const usage = await admin(base, token, 'GET', '/admin/usage');
     if (usage.status === 200) {
       const u = usage.json as { month: string; operations: Array<{ operation: string; billable: boolean; requests: number; upstream_attempts: number; billable_calls: number; free_calls_left: number; attribution: { qps_package: number; call_package: number; free_tier: number; pay_per_use: number } | null }> };
@@ -75,5 +107,23 @@ export const demoExtras = {
       for (const p of pkgs) console.log(`  ${p.id.padEnd(18)} ${p.remaining_calls} of ${p.total_calls} left (${p.status}); runs out ${p.exhaustion_forecast ?? 'not before it expires'}; expires ${p.expires_at}`);
       console.log('');
     }
+  },
+
+  /** Pulls this month's bill from the (emulated) BSS API and prints the reconciliation. */
+  async billing(base: string, token: string): Promise<void> {
+    const month = billingMonthOf(Date.now(), 'Asia/Shanghai');
+    const sync = await admin(base, token, 'POST', '/admin/billing/sync', { month });
+    if (sync.status !== 200 && sync.status !== 201) {
+      console.log(`Billing sync failed: HTTP ${sync.status} ${sync.text}\n`);
+      return;
+    }
+    const rec = await admin(base, token, 'GET', `/admin/reconciliation/${month}`);
+    if (rec.status !== 200) {
+      console.log(`Reconciliation unavailable: HTTP ${rec.status} ${rec.text}\n`);
+      return;
+    }
+    console.log(`Billing sync of ${month} from the BSS API, then GET /admin/reconciliation/${month}:\n`);
+    console.log(formatReconciliation(rec.json as unknown as ReconciliationReport));
+    console.log('');
   },
 };

@@ -5,6 +5,7 @@
 
 import { request } from 'undici';
 import * as path from 'node:path';
+import { rmSync } from 'node:fs';
 import { loadConfig } from '../src/config/config';
 import { startService } from '../src/app';
 import { DEMO_CREDENTIALS, startEmulator } from '../src/emulator/emulator';
@@ -78,8 +79,11 @@ async function admin(base: string, method: string, p: string, body?: unknown) {
 }
 
 async function main(): Promise<void> {
-  const dataDir = path.resolve(process.env.FRS_METER_DATA_DIR ?? '.frs-meter');
-  console.log(`frs-meter demo — data in ${dataDir} (embedded PostgreSQL; first start initialises it)\n`);
+  // The demo's own folder, emptied on every run: its emulator's bill starts empty too, so the
+  // reconciliation compares like with like.
+  const dataDir = path.resolve(process.env.FRS_METER_DATA_DIR ?? '.frs-meter/demo');
+  if (!process.env.FRS_METER_DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+  console.log(`frs-meter demo — embedded PostgreSQL in ${dataDir}\n`);
   const emulator = await startEmulator({ port: Number(process.env.DEMO_EMULATOR_PORT ?? 0), credentials: [DEMO_CREDENTIALS], log: () => undefined, ...demoExtras.emulatorOptions() });
   const config = loadConfig({
     PORT: process.env.PORT ?? '0',
@@ -93,11 +97,11 @@ async function main(): Promise<void> {
     FRS_METER_ADMIN_TOKEN: ADMIN,
     FRS_METER_SECRET_KEY: 'demo-secret-key-not-for-production',
     FRS_METER_BILLING_SYNC: 'off',
+    ...demoExtras.serviceEnv(),
     ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
   });
   const service = await startService({ config, logger: ['error'] });
   const base = service.url;
-  await admin(base, 'DELETE', '/admin/apps/demo-app');
   const created = await admin(base, 'POST', '/admin/apps', { name: 'demo-app' });
   const apiKey: string = created.json.api_key;
   await demoExtras.setup(base, ADMIN);
@@ -155,6 +159,7 @@ async function main(): Promise<void> {
   }
   console.log('');
   await demoExtras.summary(base, ADMIN, service);
+  await demoExtras.billing(base, ADMIN);
 
   console.log('Look at:');
   console.log(`  metrics          ${base}/metrics`);

@@ -6,6 +6,7 @@ import { UsageModule } from './usage/usage.module';
 import { QuotaModule } from './quota/quota.module';
 import { ProxyModule } from './proxy/proxy.module';
 import { ResilienceModule } from './proxy/resilience.module';
+import { BillingModule } from './billing/billing.module';
 import { HealthController } from './health.controller';
 
 @Module({})
@@ -13,7 +14,7 @@ export class AppModule {
   static forRoot(deps: CoreDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule],
+      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule],
       controllers: [HealthController],
     };
   }

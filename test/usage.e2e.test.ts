@@ -77,7 +77,10 @@ describe('exact accounting', () => {
     // Some upstream failures, so retries and failed attempts are in the mix too.
     emulator.setFaults({ errors: { '*': { 'FRS.0018': 0.03 } } });
     const db = await createTestDatabase('replicas');
-    const env = serviceEnv(emulator.url, db.url, 'aksk');
+    // A loaded 2-core machine can slow the emulator past a p99-derived timeout; a timed-out
+    // attempt that the emulator still answers 200 is billed but never seen as billable — a real
+    // effect (reconciliation explains it), but not what this test is about.
+    const env = serviceEnv(emulator.url, db.url, 'aksk', { FRS_METER_TIMEOUT_MIN_SECONDS: '20' });
     const a = await startProcess({ ...env, PORT: String(await freePort()) });
     const b = await startProcess({ ...env, PORT: String(await freePort()) });
     try {
@@ -97,7 +100,8 @@ describe('exact accounting', () => {
       );
       await Promise.all(pools.map((p) => p.close()));
       expect([...statuses.values()].reduce((x, y) => x + y, 0)).toBe(10_000);
-      expect(statuses.get(200)).toBeGreaterThan(9_000);
+      expect([...statuses.keys()].sort()).toEqual([200, 500]);
+      expect(statuses.get(200)).toBeGreaterThan(9_500);
       // A graceful stop flushes what each replica still holds.
       expect(await stopProcess(a.child)).toBe(0);
       expect(await stopProcess(b.child)).toBe(0);
@@ -119,7 +123,7 @@ describe('exact accounting', () => {
     const emulator = await startEmulator({ latency: { latencyScale: 0 }, credentials: [{ ak: TEST_AK, sk: TEST_SK }], qps: HIGH_QPS, log: () => undefined });
     const adminUrl = await pg.start();
     const url = await ensureDatabase(adminUrl, 'frs_meter');
-    const service = await startService({ config: loadConfig(serviceEnv(emulator.url, url, 'aksk', { FRS_METER_FLUSH_INTERVAL_MS: '500' })), logger: ['error'] });
+    const service = await startService({ config: loadConfig(serviceEnv(emulator.url, url, 'aksk', { FRS_METER_FLUSH_INTERVAL_MS: '500', FRS_METER_TIMEOUT_MIN_SECONDS: '20' })), logger: ['error'] });
     try {
       const apiKey = await createApp(service.url);
       const failures: string[] = [];

@@ -1,0 +1,76 @@
+// Billing gauges, read from the database at scrape time (so every replica shows what the one
+// that syncs stored): frs_billing_last_sync_timestamp_seconds{kind}, frs_billing_amount,
+// frs_billing_month_final and frs_reconciliation_difference_calls for the last 13 bill cycles.
+// Reads are cached briefly so frequent scrapes cost one query set per interval.
+
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CONFIG, Config } from '../config/config';
+import { Clock } from '../common/clock';
+import { billingMonthOf, previousMonth } from '../common/billing-month';
+import { MetricsService } from '../metrics/metrics.service';
+import { BillingRepository, SYNC_KINDS } from './billing.repository';
+
+const CACHE_MS = 15_000;
+/** Bill cycles on /metrics: the current one and the twelve before it (labels stay bounded). */
+const MONTHS_EXPOSED = 13;
+
+export const CHARGING_MODE_LABELS: Readonly<Record<number, string>> = { 1: 'yearly_monthly', 3: 'pay_per_use', 10: 'reserved_instance', 11: 'savings_plan' };
+
+export function chargingModeLabel(mode: number | null): string {
+  return mode === null ? 'unknown' : (CHARGING_MODE_LABELS[mode] ?? `mode_${mode}`);
+}
+
+@Injectable()
+export class BillingMetrics {
+  private readonly logger = new Logger('BillingMetrics');
+  private readAt = 0;
+  private failing = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    private readonly clock: Clock,
+    private readonly metrics: MetricsService,
+    private readonly repo: BillingRepository,
+  ) {
+    metrics.onCollect(() => this.collect());
+  }
+
+  /** Forces the next scrape to read the database again (after a sync). */
+  invalidate(): void {
+    this.readAt = 0;
+  }
+
+  private async collect(): Promise<void> {
+    const now = Date.now();
+    if (now - this.readAt < CACHE_MS) return;
+    try {
+      await this.refresh();
+      this.readAt = now;
+      this.failing = false;
+    } catch (err) {
+      // A scrape must not fail because the database is away; the gauges keep their last values.
+      if (!this.failing) this.logger.warn(`billing gauges not refreshed: ${(err as Error).message}`);
+      this.failing = true;
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    const m = this.metrics;
+    let from = billingMonthOf(this.clock.now(), this.config.usage.billingTimezone);
+    for (let i = 1; i < MONTHS_EXPOSED; i++) from = previousMonth(from);
+    const [state, snap] = await Promise.all([this.repo.syncState(), this.repo.metricsSnapshot(from)]);
+
+    for (const kind of SYNC_KINDS) {
+      const s = state.find((x) => x.kind === kind);
+      // Never synced reads as 0 (the stale-sync alert fires), unless the schedule is off on purpose.
+      if (s?.last_success_at) m.billingLastSync.set({ kind }, new Date(s.last_success_at).getTime() / 1000);
+      else if (this.config.billing.syncEnabled) m.billingLastSync.set({ kind }, 0);
+    }
+    m.billingAmount.reset();
+    for (const a of snap.amounts) m.billingAmount.set({ bill_cycle: a.bill_cycle, charging_mode: chargingModeLabel(a.charging_mode) }, Number(a.amount));
+    m.billingMonthFinal.reset();
+    for (const mo of snap.months) m.billingMonthFinal.set({ bill_cycle: mo.bill_cycle }, mo.status === 'final' ? 1 : 0);
+    m.reconciliationDifference.reset();
+    for (const d of snap.differences) m.reconciliationDifference.set({ bill_cycle: d.bill_cycle, operation: d.operation }, Number(d.metered) - Number(d.billed));
+  }
+}
