@@ -59,6 +59,8 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
   private byAccessKey = new Map<string, { app: string; sk: string }>();
   private rows: AppRow[] = [];
   private timer?: NodeJS.Timeout;
+  private lastRefreshAt = 0;
+  private refreshing?: Promise<void>;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -82,6 +84,7 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
   }
 
   async refresh(): Promise<void> {
+    this.lastRefreshAt = Date.now();
     const rows = await this.repo.live();
     const byKeyHash = new Map<string, string>();
     const byAccessKey = new Map<string, { app: string; sk: string }>();
@@ -163,6 +166,24 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
     if (!result.ok) return undefined;
     const found = this.byAccessKey.get(result.accessKey);
     return found ? { app: found.app, bodySha256 } : undefined;
+  }
+
+  /**
+   * Second chance for credentials the cache does not know: an app created a moment ago on
+   * another replica. The cache is re-read at most once a second, shared by every caller waiting
+   * for it, so a flood of bad keys costs one query a second, not one per call.
+   */
+  async authenticateAfterRefresh(method: string, path: string, query: string, headers: HeaderBag, body: Buffer | undefined): Promise<Authenticated | undefined> {
+    if (!this.refreshing) {
+      const wait = Math.max(0, this.lastRefreshAt + 1_000 - Date.now());
+      this.refreshing = new Promise<void>((r) => setTimeout(r, wait))
+        .then(() => this.refresh())
+        .catch(() => undefined)
+        .finally(() => (this.refreshing = undefined));
+    }
+    // Never hold a caller long, even when the database is slow or away.
+    await Promise.race([this.refreshing, new Promise((r) => setTimeout(r, 1_500).unref())]);
+    return this.authenticate(method, path, query, headers, body);
   }
 
   /** Cheap pre-body identification for early rejections (413): API key only. */

@@ -96,7 +96,7 @@ export class ProxyService {
     const clientRequestId = req.headers['x-request-id'];
     const requestId = typeof clientRequestId === 'string' && clientRequestId !== '' ? clientRequestId : randomUUID();
 
-    const who = this.apps.authenticate(method, path, query, req.headers, body);
+    const who = this.apps.authenticate(method, path, query, req.headers, body) ?? (await this.apps.authenticateAfterRefresh(method, path, query, req.headers, body));
     if (!who) {
       return this.reject(reply, startNs, UNAUTHENTICATED_APP, operation, 401, 'METER.0401', 'Missing or invalid application credentials: send X-Auth-Token with your frs-meter API key, or sign with your frs-meter AK/SK', 'client_error', requestId);
     }

@@ -9,6 +9,7 @@ import { BILLABLE_OPERATION_NAMES, OperationName } from '../../frs/operations';
 import { DEFAULT_OPERATION_MAP, EMULATOR_SERVICE_TYPE_CODE, resourceTypeCodes } from '../../billing/operation-map';
 import { Money, canonical } from '../../billing/money';
 import { PriceTable, parsePriceTable } from '../../quota/price-table';
+import { SUMMARY_AMOUNT_FIELDS } from '../../billing/bill-normalize';
 
 export const BSS_TIME_ZONE = 'Asia/Shanghai';
 export const EMULATOR_REGION = 'cn-north-4';
@@ -121,19 +122,7 @@ export interface PackageState {
 }
 
 const HOUR = 3600_000;
-const SUM_AMOUNT_FIELDS = [
-  'official_amount',
-  'official_discount_amount',
-  'truncated_amount',
-  'consume_amount',
-  'coupon_amount',
-  'flexipurchase_coupon_amount',
-  'stored_value_card_amount',
-  'debt_amount',
-  'writeoff_amount',
-  'cash_amount',
-  'credit_amount',
-];
+const SUM_AMOUNT_FIELDS = SUMMARY_AMOUNT_FIELDS;
 const RES_AMOUNT_FIELDS = ['official_amount', 'discount_amount', 'amount', 'cash_amount', 'credit_amount', 'coupon_amount', 'debt_amount', 'adjustment_amount'];
 
 function round2(m: Money): Money {
