@@ -34,8 +34,13 @@ describe('database', () => {
       expect(a.embedded?.running).toBe(false);
       const b = await openDatabase({ dataDir: dir, embeddedPort: 0 });
       const rows = await b.dataSource.query(`SELECT name FROM apps`);
-      await b.close();
       expect(rows).toEqual([{ name: 'keep' }]);
+      // A process killed outright leaves its server running: the next start takes over anyway.
+      await b.dataSource.destroy();
+      const c = await openDatabase({ dataDir: dir, embeddedPort: 0 });
+      expect(await c.dataSource.query(`SELECT name FROM apps`)).toEqual([{ name: 'keep' }]);
+      expect(b.embedded?.running).toBe(false);
+      await c.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -59,6 +59,15 @@ function runAsIds(): { uid: number; gid: number } | undefined {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class EmbeddedPostgres {
   private child?: ChildProcess;
   private port = 0;
@@ -90,6 +99,7 @@ export class EmbeddedPostgres {
     mkdirSync(dir, { recursive: true });
     if (this.ids) chownSync(dir, this.ids.uid, this.ids.gid);
     if (!existsSync(path.join(this.pgdata, 'PG_VERSION'))) await this.initialise(bin);
+    await this.stopOrphan();
     this.port = this.port || this.options.port || (await freePort());
     const log = openSync(this.logFile, 'a');
     if (this.ids) chownSync(this.logFile, this.ids.uid, this.ids.gid);
@@ -127,6 +137,19 @@ export class EmbeddedPostgres {
       child.kill('SIGINT');
     });
     this.child = undefined;
+  }
+
+  /**
+   * A server left running on our data directory by a process that was killed (SIGKILL, crash)
+   * would make this start fail on its lock file: stop it the way we stop our own (fast shutdown).
+   */
+  private async stopOrphan(): Promise<void> {
+    const pidFile = path.join(this.pgdata, 'postmaster.pid');
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+    process.kill(pid, 'SIGINT');
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
   }
 
   private async initialise(bin: string): Promise<void> {
