@@ -6,6 +6,7 @@ import { Injectable } from '@nestjs/common';
 import { CallPackagesService } from '../quota/call-packages.service';
 import { BillingRepository, MonthRow, PackageItem } from './billing.repository';
 import { formatMoney } from './money';
+import { SUMMARY_AMOUNT_FIELDS, TOTAL_AMOUNT_FIELDS } from './bill-normalize';
 
 export interface PackageLine {
   readonly order_instance_id: string;
@@ -31,22 +32,8 @@ export interface PackagesReport {
   readonly items: PackageLine[];
 }
 
-const MONEY_FIELDS = [
-  'consume_amount',
-  'cash_amount',
-  'credit_amount',
-  'coupon_amount',
-  'debt_amount',
-  'writeoff_amount',
-  'flexipurchase_coupon_amount',
-  'stored_value_card_amount',
-  'official_amount',
-  'official_discount_amount',
-  'truncated_amount',
-  'discount_amount',
-  'amount',
-  'unit_price',
-];
+/** Every stored money column: the monthly-sum fields plus the per-resource record ones. */
+const MONEY_FIELDS: readonly string[] = [...new Set<string>([...SUMMARY_AMOUNT_FIELDS, ...TOTAL_AMOUNT_FIELDS, 'discount_amount', 'amount', 'unit_price'])];
 
 /** A stored row for JSON and CSV: money with at least two decimals, times as ISO, no internal columns. */
 export function presentRow(row: Record<string, unknown>, drop: readonly string[] = ['bill_cycle', 'raw']): Record<string, unknown> {
