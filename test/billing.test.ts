@@ -269,19 +269,22 @@ describe('a month of 2,500 resource records', () => {
     await reader.connect();
     const seen = new Set<string>();
     let stop = false;
+    const look = async () => {
+      const r = await reader.query(
+        `SELECT m.detailed_records, (SELECT count(*) FROM billing_resource_records r WHERE r.bill_cycle = m.bill_cycle AND r.statistic_type = 3)::int AS n
+         FROM billing_months m WHERE m.bill_cycle = $1`,
+        [month],
+      );
+      seen.add(r.rows.length === 0 ? 'missing' : `${r.rows[0].detailed_records}/${r.rows[0].n}`);
+    };
     const watch = (async () => {
-      while (!stop) {
-        const r = await reader.query(
-          `SELECT m.detailed_records, (SELECT count(*) FROM billing_resource_records r WHERE r.bill_cycle = m.bill_cycle AND r.statistic_type = 3)::int AS n
-           FROM billing_months m WHERE m.bill_cycle = $1`,
-          [month],
-        );
-        seen.add(r.rows.length === 0 ? 'missing' : `${r.rows[0].detailed_records}/${r.rows[0].n}`);
-      }
+      while (!stop) await look();
     })();
     await sync.syncMonth(month);
     stop = true;
     await watch;
+    // The watcher's last read may have started before the COMMIT: one more read after it.
+    await look();
     await reader.end();
     for (const s of seen) {
       const [declared, counted] = s.split('/');
