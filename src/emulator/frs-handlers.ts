@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { errorCode } from '../frs/error-codes';
-import { OperationName } from '../frs/operations';
+import { OPERATIONS, OperationName } from '../frs/operations';
 import { BoundingBox, FaceSet, FaceStore, FilterSyntaxError, StoredFace, compileFilter, faceSetInfo, faceView } from './face-store';
 import { Random, letterId } from './random';
 import { isRecord } from './validation';
@@ -36,28 +36,11 @@ export function frsError(code: string, message: string): FrsAnswer {
 const missing = (names: string) => frsError('FRS.0011', `Lack the request parameter, or the request parameter ${names} is empty.`);
 const badFormat = (what: string) => frsError('FRS.0012', `The request param has wrong format, ${what}`);
 
-/** Operations whose request is a JSON (or multipart) body. */
-const BODY_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
-  'face_detect',
-  'face_compare',
-  'face_search',
-  'live_detect',
-  'live_detect_face',
-  'face_add',
-  'face_update',
-  'face_batch_delete',
-  'face_set_create',
-]);
+/** Operations that may be sent as multipart/form-data with a file part: the catalogue's media ones. */
+const MULTIPART_OPERATIONS: ReadonlySet<OperationName> = new Set(OPERATIONS.filter((o) => o.carriesMedia).map((o) => o.name));
 
-/** Operations that may be sent as multipart/form-data with a file part. */
-const MULTIPART_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([
-  'face_detect',
-  'face_compare',
-  'face_search',
-  'live_detect',
-  'live_detect_face',
-  'face_add',
-]);
+/** Operations whose request is a JSON (or multipart) body: the media ones plus three small JSON ones. */
+const BODY_OPERATIONS: ReadonlySet<OperationName> = new Set<OperationName>([...MULTIPART_OPERATIONS, 'face_update', 'face_batch_delete', 'face_set_create']);
 
 const FIELD_TYPES = new Set(['string', 'integer', 'float', 'double', 'boolean', 'long']);
 const RESERVED_FIELDS = new Set(['vector', 'bounding_box', 'similarity', 'external_image_id', 'face_id', 'create_time', '_id', '_all', '_source']);
