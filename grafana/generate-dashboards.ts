@@ -1,23 +1,34 @@
-// Writes the Grafana dashboards in grafana/dashboards/ (Grafana 11 JSON model). Generated rather
-// than hand-edited so that panel ids and grid positions cannot collide, every query names the one
-// provisioned datasource, and the threshold lines drawn on panels are the alert thresholds from
-// prometheus/thresholds.yml. test/ops/dashboards.test.ts fails while a committed file is stale.
+// Writes the Grafana dashboards in grafana/dashboards/ with the builders of
+// @grafana/grafana-foundation-sdk, which are generated from Grafana's own dashboard schema (the
+// 11.6 release, the Grafana the compose stack runs): a panel option Grafana does not know, or a
+// value of the wrong type, fails `npm run typecheck` instead of being dropped by Grafana at load.
+// Generated rather than hand-edited so that panel ids and grid positions cannot collide, every
+// query names the one provisioned datasource, and the threshold lines drawn on panels are the
+// alert thresholds from prometheus/thresholds.yml. test/ops/dashboards.test.ts fails while a
+// committed file is stale.
 //
 //   npx ts-node --transpile-only grafana/generate-dashboards.ts           # rewrite the JSON
 //   npx ts-node --transpile-only grafana/generate-dashboards.ts --check   # exit 1 when stale
 
+// The SDK publishes these modules through package.json "exports", which the project's commonjs
+// module resolution does not read for types; tsconfig.json maps them to dist/ (`paths`), and Node
+// resolves them through "exports" at run time.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as barchart from '@grafana/grafana-foundation-sdk/barchart';
+import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { loadThresholds, Thresholds } from '../prometheus/thresholds';
 
 export const DASHBOARDS_DIR = join(__dirname, 'dashboards');
 /** Must match grafana/provisioning/datasources/prometheus.yml. */
-export const DATASOURCE = Object.freeze({ type: 'prometheus', uid: 'prometheus' });
-/** Grafana 11.0's dashboard schema; newer Grafana migrates it on load. */
-export const SCHEMA_VERSION = 39;
+export const DATASOURCE: Readonly<dashboard.DataSourceRef> = Object.freeze({ type: 'prometheus', uid: 'prometheus' });
 const GRID_WIDTH = 24;
-
-type Json = Record<string, unknown>;
 
 interface Target {
   readonly expr: string;
@@ -26,11 +37,15 @@ interface Target {
   readonly instant?: boolean;
 }
 
-interface Step {
-  readonly color: string;
-  readonly value: number | null;
+type Step = dashboard.Threshold;
+
+/** A field override as Grafana's schema types it. */
+interface Override {
+  readonly matcher: dashboard.MatcherConfig;
+  readonly properties: dashboard.DynamicConfigValue[];
 }
 
+/** What the dashboard functions below say about a panel; `panel()` turns it into an SDK builder. */
 interface PanelSpec {
   readonly type: 'timeseries' | 'stat' | 'bargauge' | 'table' | 'barchart';
   readonly title: string;
@@ -44,10 +59,11 @@ interface PanelSpec {
   readonly decimals?: number;
   /** Colour steps; on time series they are drawn as a dashed line. */
   readonly steps?: readonly Step[];
-  readonly overrides?: readonly Json[];
-  readonly transformations?: readonly Json[];
-  readonly options?: Json;
-  readonly mappings?: readonly Json[];
+  readonly overrides?: readonly Override[];
+  readonly transformations?: readonly dashboard.DataTransformerConfig[];
+  readonly mappings?: readonly dashboard.ValueMapping[];
+  /** Bar charts: the field on the x axis. */
+  readonly xField?: string;
 }
 
 const green = (value: number | null = null): Step => ({ color: 'green', value });
@@ -60,27 +76,35 @@ const upTo = (limit: number, warnAt?: number): Step[] =>
 /** Steps for "lower is worse": red below `limit`, green above. */
 const downTo = (limit: number): Step[] => [red(), green(limit)];
 
+const thresholdsValue = (steps: readonly Step[]): dashboard.ThresholdsConfig => ({ mode: dashboard.ThresholdsMode.Absolute, steps: [...steps] });
+
 /** Dashes the series whose display name matches, e.g. quotas and timeouts drawn beside usage. */
-const dashed = (regex: string): Json => ({
+const dashed = (regex: string): Override => ({
   matcher: { id: 'byRegexp', options: regex },
   properties: [
-    { id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } },
+    { id: 'custom.lineStyle', value: new common.LineStyleBuilder().fill('dash').dash([10, 10]).build() },
     { id: 'custom.fillOpacity', value: 0 },
   ],
 });
 
 /** Unit (and optional other properties) of one column of a merged table. */
-const column = (name: string, unit: string, extra: Json[] = []): Json => ({
+const column = (name: string, unit: string, extra: dashboard.DynamicConfigValue[] = []): Override => ({
   matcher: { id: 'byName', options: name },
   properties: [{ id: 'unit', value: unit }, ...extra],
 });
+
+/** 0/1 of frs_billing_month_final shown as words. */
+const MONTH_STATUS: dashboard.ValueMapping = {
+  type: dashboard.MappingType.ValueToText,
+  options: { '0': { text: 'provisional', color: 'orange', index: 0 }, '1': { text: 'final', color: 'green', index: 1 } },
+};
 
 /**
  * Turns instant queries A, B, … into one table: names the value columns, drops the time column,
  * then merges rows with equal labels or, when the queries carry different labels, joins them on
  * `joinOn` (e.g. a per-month status beside per-month-and-mode amounts).
  */
-const mergeColumns = (names: Record<string, string>, joinOn?: string): Json[] => [
+const mergeColumns = (names: Record<string, string>, joinOn?: string): dashboard.DataTransformerConfig[] => [
   {
     id: 'organize',
     options: {
@@ -94,25 +118,39 @@ const mergeColumns = (names: Record<string, string>, joinOn?: string): Json[] =>
   joinOn ? { id: 'joinByField', options: { byField: joinOn, mode: 'outer' } } : { id: 'merge', options: {} },
 ];
 
+/** The builder methods every panel type shares (all SDK panel builders have them). */
+type AnyPanelBuilder = timeseries.PanelBuilder | stat.PanelBuilder | bargauge.PanelBuilder | table.PanelBuilder | barchart.PanelBuilder;
+
 /** Places panels left to right in rows of 24 columns, numbering them. */
 class Layout {
   private x = 0;
   private y = 0;
   private lineHeight = 0;
   private nextId = 1;
-  readonly panels: Json[] = [];
+  private readonly items: ({ row: dashboard.RowBuilder } | { panel: AnyPanelBuilder })[] = [];
 
   row(title: string): void {
     this.newLine();
-    this.panels.push({ id: this.nextId++, type: 'row', title, collapsed: false, gridPos: { h: 1, w: GRID_WIDTH, x: 0, y: this.y }, panels: [] });
+    this.items.push({ row: new dashboard.RowBuilder(title).id(this.nextId++).collapsed(false).gridPos({ h: 1, w: GRID_WIDTH, x: 0, y: this.y }) });
     this.y += 1;
   }
 
   add(spec: PanelSpec): void {
     if (this.x + spec.w > GRID_WIDTH) this.newLine();
-    this.panels.push(panel(this.nextId++, spec, { h: spec.h, w: spec.w, x: this.x, y: this.y }));
+    const b = panel(spec);
+    b.id(this.nextId++).gridPos({ h: spec.h, w: spec.w, x: this.x, y: this.y });
+    this.items.push({ panel: b });
     this.x += spec.w;
     this.lineHeight = Math.max(this.lineHeight, spec.h);
+  }
+
+  /** Adds the rows and panels, in order, to a dashboard builder. */
+  into(d: dashboard.DashboardBuilder): dashboard.DashboardBuilder {
+    for (const item of this.items) {
+      if ('row' in item) d.withRow(item.row);
+      else d.withPanel(item.panel);
+    }
+    return d;
   }
 
   private newLine(): void {
@@ -122,144 +160,149 @@ class Layout {
   }
 }
 
-function panel(id: number, s: PanelSpec, gridPos: Json): Json {
-  const defaults: Json = {
-    ...(s.unit !== undefined ? { unit: s.unit } : {}),
-    ...(s.min !== undefined ? { min: s.min } : {}),
-    ...(s.max !== undefined ? { max: s.max } : {}),
-    ...(s.decimals !== undefined ? { decimals: s.decimals } : {}),
-    color: { mode: s.type === 'timeseries' || s.type === 'barchart' ? 'palette-classic' : 'thresholds' },
-    thresholds: { mode: 'absolute', steps: s.steps ?? [green()] },
-    mappings: s.mappings ?? [],
-  };
-  if (s.type === 'timeseries') {
-    defaults.custom = {
-      drawStyle: 'line',
-      lineWidth: 1,
-      fillOpacity: 10,
-      showPoints: 'never',
-      spanNulls: false,
-      thresholdsStyle: { mode: s.steps ? 'dashed' : 'off' },
-    };
-  }
-  if (s.type === 'table') defaults.custom = { align: 'auto', cellOptions: { type: 'color-text' } };
-  return {
-    id,
-    type: s.type,
-    title: s.title,
-    description: s.description,
-    datasource: DATASOURCE,
-    gridPos,
-    fieldConfig: { defaults, overrides: s.overrides ?? [] },
-    options: { ...defaultOptions(s), ...(s.options ?? {}) },
-    ...(s.transformations ? { transformations: s.transformations } : {}),
-    targets: s.targets.map((t, i) => ({
-      refId: String.fromCharCode(65 + i),
-      datasource: DATASOURCE,
-      editorMode: 'code',
-      expr: t.expr,
-      legendFormat: t.legend ?? '__auto',
-      range: !t.instant,
-      instant: Boolean(t.instant),
-      format: t.instant ? 'table' : 'time_series',
-    })),
-  };
+function query(t: Target, i: number): prometheus.DataqueryBuilder {
+  const q = new prometheus.DataqueryBuilder()
+    .refId(String.fromCharCode(65 + i))
+    .datasource(DATASOURCE)
+    .editorMode(prometheus.QueryEditorMode.Code)
+    .expr(t.expr)
+    .legendFormat(t.legend ?? '__auto')
+    .format(t.instant ? prometheus.PromQueryFormat.Table : prometheus.PromQueryFormat.TimeSeries);
+  return t.instant ? q.instant() : q.range();
 }
 
-function defaultOptions(s: PanelSpec): Json {
-  const reduce = { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } };
+const lastValue = (): common.ReduceDataOptionsBuilder => new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).fields('').values(false);
+
+/** The type-specific builder with the options frs-meter uses for that type. */
+function typed(s: PanelSpec): AnyPanelBuilder {
   switch (s.type) {
     case 'timeseries':
-      return {
-        legend: { displayMode: 'table', placement: 'bottom', showLegend: true, calcs: ['lastNotNull', 'max'] },
-        tooltip: { mode: 'multi', sort: 'desc' },
-      };
+      return new timeseries.PanelBuilder()
+        .drawStyle(common.GraphDrawStyle.Line)
+        .lineWidth(1)
+        .fillOpacity(10)
+        .showPoints(common.VisibilityMode.Never)
+        .spanNulls(false)
+        .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(s.steps ? common.GraphThresholdsStyleMode.Dashed : common.GraphThresholdsStyleMode.Off))
+        .legend(new common.VizLegendOptionsBuilder().displayMode(common.LegendDisplayMode.Table).placement(common.LegendPlacement.Bottom).showLegend(true).calcs(['lastNotNull', 'max']))
+        .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
     case 'stat':
-      return { ...reduce, colorMode: 'background', graphMode: 'area', justifyMode: 'auto', orientation: 'auto', textMode: 'auto' };
+      return new stat.PanelBuilder()
+        .reduceOptions(lastValue())
+        .colorMode(common.BigValueColorMode.Background)
+        .graphMode(common.BigValueGraphMode.Area)
+        .justifyMode(common.BigValueJustifyMode.Auto)
+        .orientation(common.VizOrientation.Auto)
+        .textMode(common.BigValueTextMode.Auto);
     case 'bargauge':
-      return { ...reduce, displayMode: 'gradient', orientation: 'horizontal', showUnfilled: true, valueMode: 'color', minVizHeight: 16 };
+      return new bargauge.PanelBuilder()
+        .reduceOptions(lastValue())
+        .displayMode(common.BarGaugeDisplayMode.Gradient)
+        .orientation(common.VizOrientation.Horizontal)
+        .showUnfilled(true)
+        .valueMode(common.BarGaugeValueMode.Color)
+        .minVizHeight(16);
     case 'table':
-      return { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' } };
-    case 'barchart':
-      return {
-        orientation: 'auto',
-        showValue: 'auto',
-        stacking: 'none',
-        xTickLabelRotation: 0,
-        legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
-        tooltip: { mode: 'multi', sort: 'none' },
-      };
+      return new table.PanelBuilder()
+        .showHeader(true)
+        .cellHeight(common.TableCellHeight.Sm)
+        .footer(new common.TableFooterOptionsBuilder().show(false).reducer(['sum']).fields([]))
+        .align(common.FieldTextAlignment.Auto)
+        .cellOptions({ type: common.TableCellDisplayMode.ColorText });
+    case 'barchart': {
+      const b = new barchart.PanelBuilder()
+        .orientation(common.VizOrientation.Auto)
+        .showValue(common.VisibilityMode.Auto)
+        .stacking(common.StackingMode.None)
+        .xTickLabelRotation(0)
+        .legend(new common.VizLegendOptionsBuilder().displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).showLegend(true).calcs([]))
+        .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.None));
+      return s.xField ? b.xField(s.xField) : b;
+    }
   }
 }
 
-function variable(name: string, label: string, query: string): Json {
-  return {
-    name,
-    label,
-    type: 'query',
-    datasource: DATASOURCE,
-    definition: query,
-    query: { qryType: 1, query, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
-    refresh: 2,
-    regex: '',
-    sort: 1,
-    multi: true,
-    includeAll: true,
-    allValue: '.*',
-    current: { selected: true, text: ['All'], value: ['$__all'] },
-    options: [],
-    hide: 0,
-    skipUrlSync: false,
-  };
+function panel(s: PanelSpec): AnyPanelBuilder {
+  const b = typed(s);
+  // Each call below is on the union of builders; TypeScript checks it against every member.
+  b.title(s.title).description(s.description).datasource(DATASOURCE);
+  if (s.unit !== undefined) b.unit(s.unit);
+  if (s.min !== undefined) b.min(s.min);
+  if (s.max !== undefined) b.max(s.max);
+  if (s.decimals !== undefined) b.decimals(s.decimals);
+  const colors = s.type === 'timeseries' || s.type === 'barchart' ? dashboard.FieldColorModeId.PaletteClassic : dashboard.FieldColorModeId.Thresholds;
+  b.colorScheme(new dashboard.FieldColorBuilder().mode(colors));
+  b.thresholds(new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps([...(s.steps ?? [green()])]));
+  b.mappings([...(s.mappings ?? [])]);
+  b.overrides([...(s.overrides ?? [])].map((o) => ({ matcher: o.matcher, properties: o.properties })));
+  if (s.transformations) b.transformations([...s.transformations]);
+  s.targets.forEach((t, i) => b.withTarget(query(t, i)));
+  return b;
+}
+
+function variable(name: string, label: string, q: string): dashboard.QueryVariableBuilder {
+  return new dashboard.QueryVariableBuilder(name)
+    .label(label)
+    .datasource(DATASOURCE)
+    .query({ qryType: 1, query: q, refId: 'PrometheusVariableQueryEditor-VariableQuery' })
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .regex('')
+    .sort(dashboard.VariableSort.AlphabeticalAsc)
+    .multi(true)
+    .includeAll(true)
+    .allValue('.*')
+    .current({ selected: true, text: ['All'], value: ['$__all'] })
+    .hide(dashboard.VariableHide.DontHide);
 }
 
 const OPERATION_VAR = variable('operation', 'Operation', 'label_values(frs_requests_total, operation)');
 const APP_VAR = variable('app', 'App', 'label_values(frs_requests_total{operation=~"$operation"}, app)');
 
-function dashboard(uid: string, title: string, description: string, layout: Layout, variables: Json[]): Json {
-  return {
-    id: null,
-    uid,
-    title,
-    description,
-    tags: ['frs-meter'],
-    timezone: 'browser',
-    editable: true,
-    graphTooltip: 1,
-    fiscalYearStartMonth: 0,
-    liveNow: false,
-    refresh: '30s',
-    schemaVersion: SCHEMA_VERSION,
-    version: 1,
-    time: { from: 'now-6h', to: 'now' },
-    timepicker: {},
-    weekStart: '',
-    links: [{ title: 'FRS dashboards', type: 'dashboards', tags: ['frs-meter'], asDropdown: false, includeVars: true, keepTime: true, icon: 'external link', targetBlank: false, tooltip: '', url: '' }],
-    annotations: {
-      list: [
-        {
-          name: 'FRS alerts',
-          datasource: DATASOURCE,
-          enable: true,
-          hide: false,
-          iconColor: 'red',
-          expr: 'ALERTS{alertstate="firing", alertname=~"Frs.+"}',
-          step: '60s',
-          titleFormat: '{{alertname}}',
-          tagKeys: 'severity',
-          textFormat: '{{operation}}{{package}}{{bill_cycle}}',
-          useValueForTime: false,
-        },
-      ],
-    },
-    templating: { list: variables },
-    panels: layout.panels,
-  };
+function build(uid: string, title: string, description: string, layout: Layout, variables: dashboard.QueryVariableBuilder[]): dashboard.Dashboard {
+  const d = new dashboard.DashboardBuilder(title)
+    .id(null)
+    .uid(uid)
+    .description(description)
+    .tags(['frs-meter'])
+    .timezone('browser')
+    .editable()
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .fiscalYearStartMonth(0)
+    .liveNow(false)
+    .refresh('30s')
+    .version(1)
+    .time({ from: 'now-6h', to: 'now' })
+    .weekStart('')
+    .link(
+      new dashboard.DashboardLinkBuilder('FRS dashboards')
+        .type(dashboard.DashboardLinkType.Dashboards)
+        .tags(['frs-meter'])
+        .asDropdown(false)
+        .includeVars(true)
+        .keepTime(true)
+        .icon('external link')
+        .targetBlank(false)
+        .tooltip('')
+        .url(''),
+    )
+    .annotation(
+      new dashboard.AnnotationQueryBuilder()
+        .name('FRS alerts')
+        .datasource(DATASOURCE)
+        .enable(true)
+        .hide(false)
+        .iconColor('red')
+        // Grafana 11.6's schema types only `expr` of a Prometheus annotation (no title or
+        // text format), so the annotation shows the alert's labels as Grafana formats them.
+        .expr('ALERTS{alertstate="firing", alertname=~"Frs.+"}'),
+    );
+  for (const v of variables) d.withVariable(v);
+  return layout.into(d).build();
 }
 
 const pct = (r: number): string => `${Number((r * 100).toFixed(4))}%`;
 
-function operationsDashboard(t: Thresholds): Json {
+function operationsDashboard(t: Thresholds): dashboard.Dashboard {
   const req = 'frs_requests_total{app=~"$app", operation=~"$operation"}';
   const op = 'operation=~"$operation"';
   const quantiles = (metric: string, qs: number[]): Target[] =>
@@ -381,23 +424,40 @@ function operationsDashboard(t: Thresholds): Json {
     ],
   });
 
+  l.add({
+    type: 'timeseries', title: 'QPS shaping: delayed and rejected calls', w: 12, h: 8, unit: 'reqps', min: 0,
+    description: 'Calls frs-meter\'s own QPS shaping held back: `delayed` waited for a free slot, `rejected` got METER.0429 and never reached FRS (frs_qps_shaped_total).',
+    targets: [{ expr: `sum by (operation, result) (rate(frs_qps_shaped_total{${op}}[$__rate_interval]))`, legend: '{{operation}} {{result}}' }],
+  });
+  l.add({
+    type: 'timeseries', title: 'QPS saturation over time', w: 12, h: 8, unit: 'percentunit', min: 0,
+    steps: upTo(t.qpsSaturation.ratio, t.qpsSaturation.ratio * 0.75),
+    description: `Peak / quota as each replica computes it (frs_qps_saturation_ratio); the dashed line is the FrsQpsSaturationHigh limit (${pct(t.qpsSaturation.ratio)}).`,
+    targets: [{ expr: `max by (operation) (frs_qps_saturation_ratio{${op}})`, legend: '{{operation}}' }],
+  });
+
   l.row('Usage buffer');
   l.add({
-    type: 'timeseries', title: 'Usage events waiting for the database', w: 12, h: 7, unit: 'short', min: 0,
+    type: 'timeseries', title: 'Usage events waiting for the database', w: 8, h: 7, unit: 'short', min: 0,
     description: 'Usage recorded in memory but not yet flushed to Postgres, per replica. Grows while Postgres is unreachable.',
     targets: [{ expr: 'max by (instance) (frs_usage_pending_events)', legend: '{{instance}}' }],
   });
   l.add({
-    type: 'timeseries', title: 'Time since the last usage flush', w: 12, h: 7, unit: 's', min: 0,
+    type: 'timeseries', title: 'Time since the last usage flush', w: 8, h: 7, unit: 's', min: 0,
     steps: upTo(t.usageFlushStalled.seconds),
     description: `FrsUsageFlushStalled fires when events wait and this is above ${t.usageFlushStalled.seconds}s for ${t.usageFlushStalled.for}.`,
     targets: [{ expr: 'time() - max by (instance) (frs_usage_last_flush_timestamp_seconds)', legend: '{{instance}}' }],
   });
+  l.add({
+    type: 'timeseries', title: 'Upstream connection pool', w: 8, h: 7, unit: 'short', min: 0,
+    description: 'Connections to FRS per state, summed over replicas (frs_upstream_pool_connections): `pending` requests waiting for a connection mean the pool is the bottleneck.',
+    targets: [{ expr: 'sum by (state) (frs_upstream_pool_connections)', legend: '{{state}}' }],
+  });
 
-  return dashboard('frs-operations', 'FRS operations', 'Traffic, errors, latency, retries and QPS of the FRS calls going through frs-meter.', l, [OPERATION_VAR, APP_VAR]);
+  return build('frs-operations', 'FRS operations', 'Traffic, errors, latency, retries and QPS of the FRS calls going through frs-meter.', l, [OPERATION_VAR, APP_VAR]);
 }
 
-function quotaDashboard(t: Thresholds): Json {
+function quotaDashboard(t: Thresholds): dashboard.Dashboard {
   const op = 'operation=~"$operation"';
   const days = (v: number): number => Number(v.toFixed(4));
   const l = new Layout();
@@ -448,9 +508,9 @@ function quotaDashboard(t: Thresholds): Json {
     overrides: [
       column('Calls left', 'short'),
       column('Size', 'short'),
-      column('Left', 'percentunit', [{ id: 'thresholds', value: { mode: 'absolute', steps: downTo(t.callPackageLow.ratio) } }]),
+      column('Left', 'percentunit', [{ id: 'thresholds', value: thresholdsValue(downTo(t.callPackageLow.ratio)) }]),
       column('Forecast exhaustion', 'dateTimeAsIso'),
-      column('Runs out in', 'd', [{ id: 'decimals', value: 1 }, { id: 'thresholds', value: { mode: 'absolute', steps: downTo(days(t.callPackageExhaustion.days)) } }]),
+      column('Runs out in', 'd', [{ id: 'decimals', value: 1 }, { id: 'thresholds', value: thresholdsValue(downTo(days(t.callPackageExhaustion.days))) }]),
       column('Expires', 'dateTimeAsIso'),
     ],
   });
@@ -480,7 +540,7 @@ function quotaDashboard(t: Thresholds): Json {
     overrides: [
       column('Quota (QPS)', 'short'),
       column('Package expires', 'dateTimeAsIso'),
-      column('Days to expiry', 'd', [{ id: 'decimals', value: 1 }, { id: 'thresholds', value: { mode: 'absolute', steps: downTo(t.qpsPackageExpiry.days) } }]),
+      column('Days to expiry', 'd', [{ id: 'decimals', value: 1 }, { id: 'thresholds', value: thresholdsValue(downTo(t.qpsPackageExpiry.days)) }]),
     ],
   });
   l.add({
@@ -490,10 +550,10 @@ function quotaDashboard(t: Thresholds): Json {
     targets: [{ expr: qpsDays, legend: '{{operation}}', instant: true }],
   });
 
-  return dashboard('frs-quota', 'FRS quota and packages', 'Free calls, month-to-date billable calls, call packages and QPS packages.', l, [OPERATION_VAR]);
+  return build('frs-quota', 'FRS quota and packages', 'Free calls, month-to-date billable calls, call packages and QPS packages.', l, [OPERATION_VAR]);
 }
 
-function billingDashboard(t: Thresholds): Json {
+function billingDashboard(t: Thresholds): dashboard.Dashboard {
   const op = 'operation=~"$operation"';
   const tol = t.reconciliation.toleranceCalls;
   const l = new Layout();
@@ -504,7 +564,7 @@ function billingDashboard(t: Thresholds): Json {
     description: 'Total of the monthly bills pulled from the BSS billing API (main currency unit, CNY on the China site).',
     targets: [{ expr: 'sum by (bill_cycle) (max by (bill_cycle, charging_mode) (frs_billing_amount))', instant: true }],
     transformations: mergeColumns({ A: 'Amount' }),
-    options: { xField: 'bill_cycle' },
+    xField: 'bill_cycle',
   });
   l.add({
     type: 'table', title: 'Billed amount by month and charging mode', w: 12, h: 9,
@@ -516,10 +576,7 @@ function billingDashboard(t: Thresholds): Json {
     transformations: mergeColumns({ A: 'Amount', B: 'Month' }, 'bill_cycle'),
     overrides: [
       column('Amount', 'currency:¥'),
-      column('Month', 'none', [{
-        id: 'mappings',
-        value: [{ type: 'value', options: { '0': { text: 'provisional', color: 'orange', index: 0 }, '1': { text: 'final', color: 'green', index: 1 } } }],
-      }]),
+      column('Month', 'none', [{ id: 'mappings', value: [MONTH_STATUS] }]),
     ],
   });
 
@@ -534,11 +591,8 @@ function billingDashboard(t: Thresholds): Json {
     ],
     transformations: mergeColumns({ A: 'Difference (calls)', B: 'Month' }, 'bill_cycle'),
     overrides: [
-      column('Difference (calls)', 'short', [{ id: 'thresholds', value: { mode: 'absolute', steps: recSteps } }]),
-      column('Month', 'none', [{
-        id: 'mappings',
-        value: [{ type: 'value', options: { '0': { text: 'provisional', color: 'orange', index: 0 }, '1': { text: 'final', color: 'green', index: 1 } } }],
-      }]),
+      column('Difference (calls)', 'short', [{ id: 'thresholds', value: thresholdsValue(recSteps) }]),
+      column('Month', 'none', [{ id: 'mappings', value: [MONTH_STATUS] }]),
     ],
   });
   l.add({
@@ -567,11 +621,11 @@ function billingDashboard(t: Thresholds): Json {
     overrides: [column('Billable calls', 'short', [{ id: 'decimals', value: 0 }])],
   });
 
-  return dashboard('frs-billing', 'FRS billing', 'Monthly bills from Huawei, their reconciliation with metered calls, and chargeback per app.', l, [OPERATION_VAR, APP_VAR]);
+  return build('frs-billing', 'FRS billing', 'Monthly bills from Huawei, their reconciliation with metered calls, and chargeback per app.', l, [OPERATION_VAR, APP_VAR]);
 }
 
 /** File name → dashboard JSON model. */
-export function buildDashboards(t: Thresholds = loadThresholds()): Record<string, Json> {
+export function buildDashboards(t: Thresholds = loadThresholds()): Record<string, dashboard.Dashboard> {
   return {
     'frs-operations.json': operationsDashboard(t),
     'frs-quota.json': quotaDashboard(t),
@@ -579,7 +633,7 @@ export function buildDashboards(t: Thresholds = loadThresholds()): Record<string
   };
 }
 
-export function renderDashboard(d: Json): string {
+export function renderDashboard(d: dashboard.Dashboard): string {
   return `${JSON.stringify(d, null, 2)}\n`;
 }
 

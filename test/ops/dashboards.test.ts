@@ -179,6 +179,16 @@ describe('what each dashboard answers (issue #6)', () => {
     );
   });
 
+  test('every metric of the contract is shown on some dashboard, QPS shaping and the upstream pool included', () => {
+    const shown = new Set(dashboards.flatMap((d) => [...metricsOf(d.json)]));
+    expect(Object.keys(FRS_METRICS).filter((m) => !shown.has(m))).toEqual([]);
+    const ops = byUid('frs-operations');
+    expect(panelByTitle(ops, 'QPS shaping: delayed and rejected calls').targets[0].expr).toBe(
+      'sum by (operation, result) (rate(frs_qps_shaped_total{operation=~"$operation"}[$__rate_interval]))',
+    );
+    expect(panelByTitle(ops, 'Upstream connection pool').targets[0].expr).toBe('sum by (state) (frs_upstream_pool_connections)');
+  });
+
   test('threshold lines are the alert thresholds of prometheus/thresholds.yml', () => {
     const t = loadThresholds();
     const steps = (d: Json, title: string): number[] =>
@@ -232,7 +242,7 @@ describe('query helpers', () => {
     ]);
   });
 
-  test('the contract lists the SPEC §6 metrics and the four planned ones', () => {
+  test('the contract lists the SPEC §6 metrics and the planned ones', () => {
     const names = Object.keys(FRS_METRICS);
     expect(names.filter((n) => !FRS_METRICS[n].planned)).toHaveLength(22);
     expect(names.filter((n) => FRS_METRICS[n].planned).sort()).toEqual([
@@ -240,6 +250,8 @@ describe('query helpers', () => {
       'frs_call_package_total_calls',
       'frs_free_calls_total',
       'frs_month_end_timestamp_seconds',
+      'frs_qps_shaped_total',
+      'frs_upstream_pool_connections',
     ]);
     for (const n of names) {
       expect(n).toMatch(/^frs_[a-z0-9_]+$/);
