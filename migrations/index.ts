@@ -4,5 +4,6 @@ import { CreateApps1763700000000 } from './1763700000000-CreateApps';
 import { CreateUsage1763700001000 } from './1763700001000-CreateUsage';
 import { CreateQuota1763700002000 } from './1763700002000-CreateQuota';
 import { CreateBilling1763700003000 } from './1763700003000-CreateBilling';
+import { CreateAdminAudit1764000900000 } from './1764000900000-CreateAdminAudit';
 
-export const MIGRATIONS = [CreateApps1763700000000, CreateUsage1763700001000, CreateQuota1763700002000, CreateBilling1763700003000];
+export const MIGRATIONS = [CreateApps1763700000000, CreateUsage1763700001000, CreateQuota1763700002000, CreateBilling1763700003000, CreateAdminAudit1764000900000];

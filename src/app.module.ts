@@ -8,13 +8,14 @@ import { ProxyModule } from './proxy/proxy.module';
 import { ResilienceModule } from './proxy/resilience.module';
 import { BillingModule } from './billing/billing.module';
 import { HealthController } from './health.controller';
+import { AdminModule } from './admin/admin.module';
 
 @Module({})
 export class AppModule {
   static forRoot(deps: CoreDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule],
+      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AdminModule, AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule],
       controllers: [HealthController],
     };
   }

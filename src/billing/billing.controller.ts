@@ -4,12 +4,12 @@
 //   GET  /admin/reconciliation/{YYYY-MM}[?format=csv&table=operations|apps]
 // CSV is one table per request; `table` picks it.
 
-import { Body, Controller, Get, HttpCode, HttpException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpException, Param, Post, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AdminAuthGuard } from '../admin/admin-auth.guard';
-import { badRequest, meterError, notFound } from '../admin/meter-error';
-import { toCsv } from '../admin/csv';
-import { wantsCsv } from '../quota/quota.controller';
+import { Actor, AdminQuery, badRequest, FORMAT, meterError, notFound, ParsedQuery, QueryOf, sendCsv } from '../admin/admin-http';
+import type { AdminActor } from '../admin/admin-tokens';
+import { AuditService } from '../admin/audit.service';
 import { MONTH_RE } from '../common/billing-month';
 import { BssError } from './bss-client';
 import { BillingInputError, BillingSyncService } from './billing-sync.service';
@@ -107,16 +107,40 @@ function month(value: string): string {
   return value;
 }
 
-function table<T extends string>(value: string | undefined, allowed: readonly T[]): T {
-  if (value === undefined) return allowed[0];
-  if (!(allowed as readonly string[]).includes(value)) throw badRequest(`table must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  return value as T;
-}
+// Columns that carry decimals as strings: left as numbers in CSV (every other text cell is
+// neutralised against spreadsheet formulas, see admin-http.ts).
+const MONEY_COLUMNS = [
+  'usage',
+  'free_resource_usage',
+  'unit_price',
+  'official_amount',
+  'discount_amount',
+  'amount',
+  'official_discount_amount',
+  'truncated_amount',
+  'consume_amount',
+  'coupon_amount',
+  'cash_amount',
+  'credit_amount',
+  'debt_amount',
+  'writeoff_amount',
+  'bss_remaining',
+  'bss_original',
+  'estimated_cost',
+  'billed_amount',
+  'difference_amount',
+  'share_of_calls',
+  'share_amount',
+  'other_amount',
+  'unattributed_amount',
+];
 
 function csv(reply: FastifyReply, columns: readonly string[], rows: readonly Record<string, unknown>[]): string {
-  reply.header('content-type', 'text/csv; charset=utf-8');
-  return toCsv(columns, rows);
+  return sendCsv(reply, columns, rows, MONEY_COLUMNS);
 }
+
+const BILLING_QUERY = { format: FORMAT, table: ['records', 'detail', 'summary', 'packages'] } as const;
+const RECONCILIATION_QUERY = { format: FORMAT, table: ['operations', 'apps'] } as const;
 
 @Controller('admin')
 @UseGuards(AdminAuthGuard)
@@ -126,11 +150,12 @@ export class BillingController {
     private readonly reports: BillingReportService,
     private readonly reconciliation: ReconciliationService,
     private readonly metrics: BillingMetrics,
+    private readonly audit: AuditService,
   ) {}
 
   @Post('billing/sync')
   @HttpCode(200)
-  async runSync(@Body() body: unknown) {
+  async runSync(@Body() body: unknown, @Actor() actor: AdminActor) {
     const b = (body ?? {}) as { month?: unknown; packages?: unknown };
     if (typeof b !== 'object' || typeof b.month !== 'string') throw badRequest('body must be {"month": "YYYY-MM"} (optionally "packages": false)');
     if (b.packages !== undefined && typeof b.packages !== 'boolean') throw badRequest('packages must be true or false');
@@ -142,6 +167,7 @@ export class BillingController {
         // Packages are not part of the month: their failure is reported, the month stays stored.
         packages = await this.sync.syncPackages().catch((err: Error) => ({ error: err.message }));
       }
+      await this.audit.record({ actor, action: 'billing.sync', target: m, before: null, after: { month: stored, packages } });
       return { month: stored, packages };
     } catch (err) {
       if (err instanceof BillingInputError) throw badRequest(err.message);
@@ -153,15 +179,11 @@ export class BillingController {
   }
 
   @Get('billing/:month')
-  async billing(
-    @Param('month') monthParam: string,
-    @Query('format') format: string | undefined,
-    @Query('table') tableParam: string | undefined,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ) {
+  @AdminQuery(BILLING_QUERY)
+  async billing(@Param('month') monthParam: string, @ParsedQuery() q: QueryOf<typeof BILLING_QUERY>, @Res({ passthrough: true }) reply: FastifyReply) {
     const m = month(monthParam);
-    const asCsv = wantsCsv(format);
-    const t = table(tableParam, ['records', 'detail', 'summary', 'packages'] as const);
+    const asCsv = q.format === 'csv';
+    const t = q.table ?? 'records';
     if (asCsv && t === 'packages') return csv(reply, PACKAGE_COLUMNS, (await this.reports.packages()).items as unknown as Record<string, unknown>[]);
     const stored = await this.reports.month(m, t === 'detail' ? 3 : 1);
     if (!stored) throw notFound(`no bill stored for ${m}: POST /admin/billing/sync {"month": "${m}"}`);
@@ -171,15 +193,11 @@ export class BillingController {
   }
 
   @Get('reconciliation/:month')
-  async reconcile(
-    @Param('month') monthParam: string,
-    @Query('format') format: string | undefined,
-    @Query('table') tableParam: string | undefined,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ) {
+  @AdminQuery(RECONCILIATION_QUERY)
+  async reconcile(@Param('month') monthParam: string, @ParsedQuery() q: QueryOf<typeof RECONCILIATION_QUERY>, @Res({ passthrough: true }) reply: FastifyReply) {
     const m = month(monthParam);
-    const asCsv = wantsCsv(format);
-    const t = table(tableParam, ['operations', 'apps'] as const);
+    const asCsv = q.format === 'csv';
+    const t = q.table ?? 'operations';
     const report = await this.reconciliation.report(m);
     if (!asCsv) return report;
     const common = { bill_cycle: report.bill_cycle, status: report.status, currency: report.currency };

@@ -76,6 +76,8 @@ export interface Config {
   };
   readonly auth: {
     readonly adminToken?: string;
+    /** Tokens that may read every admin report and export but change nothing (finance, dashboards). */
+    readonly readonlyTokens: readonly string[];
     readonly secretKey: string;
     /** Largest accepted difference between X-Sdk-Date and our clock, as the real gateway. */
     readonly maxClockSkewSeconds: number;
@@ -177,6 +179,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (adminToken !== undefined && adminToken.length < 8) {
     r.problem('FRS_METER_ADMIN_TOKEN is too short: expected at least 8 characters');
   }
+  const readonlyTokens = r.list('FRS_METER_READONLY_TOKENS', []);
+  if (readonlyTokens.some((t) => t.length < 8)) r.problem('FRS_METER_READONLY_TOKENS has a token shorter than 8 characters');
+  if (adminToken !== undefined && readonlyTokens.includes(adminToken)) {
+    r.problem('FRS_METER_READONLY_TOKENS must not contain FRS_METER_ADMIN_TOKEN: one token, one scope');
+  }
 
   const excluded = r.list('FRS_METER_FREE_TIER_EXCLUDED', ['live_detect'], BILLABLE_OPERATION_NAMES) as OperationName[];
   const drawdown = r.list('FRS_METER_DRAWDOWN_ORDER', COST_BUCKETS, COST_BUCKETS) as CostBucket[];
@@ -250,6 +257,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     auth: {
       adminToken,
+      readonlyTokens,
       secretKey: secretKey ?? '',
       maxClockSkewSeconds: r.int('FRS_METER_MAX_CLOCK_SKEW_SECONDS', 900, 1, 86_400),
     },

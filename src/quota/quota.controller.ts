@@ -1,12 +1,13 @@
 // Admin routes for QPS packages and call packages (SPEC §5). Thin: validate, hand off.
 
-import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Param, Post, Put, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Inject, Param, Post, Put, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { CONFIG, Config } from '../config/config';
 import { Clock } from '../common/clock';
 import { AdminAuthGuard } from '../admin/admin-auth.guard';
-import { badRequest } from '../admin/meter-error';
-import { toCsv } from '../admin/csv';
+import { Actor, AdminQuery, FORMAT, ParsedQuery, QueryOf, toCsv } from '../admin/admin-http';
+import type { AdminActor } from '../admin/admin-tokens';
+import { AuditService } from '../admin/audit.service';
 import { QuotaService } from './quota.service';
 import { CallPackagesService } from './call-packages.service';
 import { parseCallPackage, parseOperation, parseQpsPackage } from './quota.dto';
@@ -30,11 +31,7 @@ const CALL_CSV = [
   'projected_unused_at_expiry',
 ];
 
-export function wantsCsv(format: string | undefined): boolean {
-  if (format === undefined || format === 'json') return false;
-  if (format === 'csv') return true;
-  throw badRequest(`format must be json or csv, got ${JSON.stringify(format)}`);
-}
+const LIST_QUERY = { format: FORMAT } as const;
 
 @Controller('admin')
 @UseGuards(AdminAuthGuard)
@@ -44,23 +41,30 @@ export class QuotaController {
     private readonly clock: Clock,
     private readonly quota: QuotaService,
     private readonly callPackages: CallPackagesService,
+    private readonly audit: AuditService,
   ) {}
 
   @Put('qps-packages/:operation')
   @Header('cache-control', 'no-store')
-  putQpsPackage(@Param('operation') operation: string, @Body() body: unknown) {
+  async putQpsPackage(@Param('operation') operation: string, @Body() body: unknown, @Actor() actor: AdminActor) {
     const op = parseOperation(operation);
-    return this.quota.putPackage(op, parseQpsPackage(body, this.clock.now()));
+    const result = await this.quota.putPackage(op, parseQpsPackage(body, this.clock.now()));
+    await this.audit.record({ actor, action: 'qps_package.put', target: op, before: result.replaced, after: result.package });
+    return result;
   }
 
   @Delete('qps-packages/:operation')
-  deleteQpsPackage(@Param('operation') operation: string) {
-    return this.quota.endPackage(parseOperation(operation));
+  async deleteQpsPackage(@Param('operation') operation: string, @Actor() actor: AdminActor) {
+    const op = parseOperation(operation);
+    const result = await this.quota.endPackage(op);
+    await this.audit.record({ actor, action: 'qps_package.end', target: op, before: null, after: result.ended });
+    return result;
   }
 
   @Get('qps-packages')
-  async listQpsPackages(@Query('format') format: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
-    const csv = wantsCsv(format);
+  @AdminQuery(LIST_QUERY)
+  async listQpsPackages(@ParsedQuery() q: QueryOf<typeof LIST_QUERY>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const csv = q.format === 'csv';
     const list = await this.quota.list();
     if (!csv) return { qps_packages: list };
     reply.header('content-type', 'text/csv; charset=utf-8');
@@ -72,13 +76,16 @@ export class QuotaController {
 
   @Post('call-packages')
   @HttpCode(201)
-  registerCallPackage(@Body() body: unknown) {
-    return this.callPackages.register(parseCallPackage(body, this.config, this.clock.now()));
+  async registerCallPackage(@Body() body: unknown, @Actor() actor: AdminActor) {
+    const created = await this.callPackages.register(parseCallPackage(body, this.config, this.clock.now()));
+    await this.audit.record({ actor, action: 'call_package.create', target: created.id, before: null, after: created });
+    return created;
   }
 
   @Get('call-packages')
-  async listCallPackages(@Query('format') format: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
-    const csv = wantsCsv(format);
+  @AdminQuery(LIST_QUERY)
+  async listCallPackages(@ParsedQuery() q: QueryOf<typeof LIST_QUERY>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const csv = q.format === 'csv';
     const list = await this.callPackages.list();
     if (!csv) return { call_packages: list };
     reply.header('content-type', 'text/csv; charset=utf-8');

@@ -3,15 +3,13 @@
 // CSV is one table: per operation by default (errors as one "CODE:n;CODE:n" cell), or per app
 // and operation with table=apps.
 
-import { Controller, Get, Inject, Query, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Res, UseGuards } from '@nestjs/common';
 import { CONFIG, Config } from '../config/config';
 import { Clock } from '../common/clock';
 import { billingMonthOf } from '../common/billing-month';
 import type { FastifyReply } from 'fastify';
 import { AdminAuthGuard } from '../admin/admin-auth.guard';
-import { badRequest } from '../admin/meter-error';
-import { toCsv } from '../admin/csv';
-import { wantsCsv } from '../quota/quota.controller';
+import { AdminQuery, FORMAT, ParsedQuery, QueryOf, toCsv } from '../admin/admin-http';
 import { countsCell, UsageReportService } from './usage-report.service';
 
 const OPERATION_COLUMNS = [
@@ -33,6 +31,8 @@ const OPERATION_COLUMNS = [
   'upstream_errors',
 ];
 const APP_COLUMNS = ['month', 'app', 'operation', 'requests', 'upstream_attempts', 'billable_calls'];
+const MONEY_COLUMNS = ['estimated_cost'];
+const QUERY = { month: 'month', app: 'string', format: FORMAT, table: ['operations', 'apps'] } as const;
 
 @Controller('admin')
 @UseGuards(AdminAuthGuard)
@@ -44,16 +44,11 @@ export class UsageController {
   ) {}
 
   @Get('usage')
-  async usage(
-    @Query('month') requested: string | undefined,
-    @Query('app') app: string | undefined,
-    @Query('format') format: string | undefined,
-    @Query('table') table: string | undefined,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ) {
-    const month = requested ?? billingMonthOf(this.clock.now(), this.config.usage.billingTimezone);
-    const csv = wantsCsv(format);
-    if (table !== undefined && table !== 'operations' && table !== 'apps') throw badRequest(`table must be operations or apps, got ${JSON.stringify(table)}`);
+  @AdminQuery(QUERY)
+  async usage(@ParsedQuery() q: QueryOf<typeof QUERY>, @Res({ passthrough: true }) reply: FastifyReply) {
+    const month = q.month ?? billingMonthOf(this.clock.now(), this.config.usage.billingTimezone);
+    const csv = q.format === 'csv';
+    const { app, table } = q;
     const report = await this.reports.report(month, app === '' ? undefined : app);
     if (!csv) return report;
     reply.header('content-type', 'text/csv; charset=utf-8');
@@ -70,6 +65,7 @@ export class UsageController {
         errors: countsCell(o.errors),
         upstream_errors: countsCell(o.upstream_errors),
       })),
+      MONEY_COLUMNS,
     );
   }
 }
