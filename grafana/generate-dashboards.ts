@@ -35,6 +35,8 @@ interface Target {
   readonly legend?: string;
   /** Instant query in table format (tables, bar gauges of "now"). */
   readonly instant?: boolean;
+  /** Also fetch exemplars (frs_request_duration_seconds carries the FRS request id). */
+  readonly exemplar?: boolean;
 }
 
 type Step = dashboard.Threshold;
@@ -168,6 +170,7 @@ function query(t: Target, i: number): prometheus.DataqueryBuilder {
     .expr(t.expr)
     .legendFormat(t.legend ?? '__auto')
     .format(t.instant ? prometheus.PromQueryFormat.Table : prometheus.PromQueryFormat.TimeSeries);
+  if (t.exemplar) q.exemplar(true);
   return t.instant ? q.instant() : q.range();
 }
 
@@ -350,8 +353,8 @@ function operationsDashboard(t: Thresholds): dashboard.Dashboard {
   l.row('Latency');
   l.add({
     type: 'timeseries', title: 'Client-seen latency p50 / p95 / p99', w: 12, h: 9, unit: 's',
-    description: 'Time the client waited, retries included (frs_request_duration_seconds).',
-    targets: quantiles('frs_request_duration_seconds', [0.5, 0.95, 0.99]),
+    description: 'Time the client waited, retries included (frs_request_duration_seconds). The dots are exemplars: each names the X-Request-Id of one real call in that latency bucket, the id to look up in logs or quote to Huawei support.',
+    targets: quantiles('frs_request_duration_seconds', [0.5, 0.95, 0.99]).map((t) => ({ ...t, exemplar: true })),
   });
   l.add({
     type: 'timeseries', title: 'p99 vs timeout in force', w: 12, h: 9, unit: 's',

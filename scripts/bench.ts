@@ -74,7 +74,7 @@ function meteringCost(): { perRequestUs: number } {
       m.billable(app, op);
       qps.record(op, now);
       buffer.recordAttempt(now, app, op, 200, 'none', 'success', true);
-      m.request(app, op, 200, 'none', 'success', 0.081, 0.08);
+      m.request(app, op, 200, 'none', 'success', 0.081, 0.08, '3f2b8c1e-5d4a-4e7b-9c1f-2a6d8e0b4c7a');
       buffer.recordRequest(now, app, op, 200, 'none', 'success');
     }
     return Number(process.hrtime.bigint() - t0) / 1000 / count;

@@ -2,7 +2,7 @@
 // database. While Postgres is away the proxy keeps serving (usage waits in memory), so /readyz
 // answers 200 with status "degraded" — taking the proxy out of rotation would turn a database
 // outage into an FRS outage; `?strict=1` answers 503 instead for those who want that.
-import { Controller, Get, HttpCode, Inject, Query, Res } from '@nestjs/common';
+import { Controller, Get, Headers, HttpCode, Inject, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { CONFIG, Config } from './config/config';
 import { UsageService } from './usage/usage.service';
@@ -35,8 +35,8 @@ export class HealthController {
   }
 
   @Get('metrics')
-  async scrape(@Res({ passthrough: true }) res: FastifyReply) {
-    const { contentType, body } = await this.metrics.scrape();
+  async scrape(@Headers('accept') accept: string | undefined, @Res({ passthrough: true }) res: FastifyReply) {
+    const { contentType, body } = await this.metrics.scrape(accept);
     res.header('content-type', contentType);
     return body;
   }

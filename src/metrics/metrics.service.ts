@@ -2,7 +2,7 @@
 // contract). Values that live elsewhere (database totals, package state, pool stats) are read at
 // scrape time through `onCollect` callbacks instead of being pushed from the hot path.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, RegistryContentType, collectDefaultMetrics } from 'prom-client';
 import { Config } from '../config/config';
 import { ERROR_CODE_LABELS } from '../frs/error-codes';
 import { OPERATIONS, OperationName } from '../frs/operations';
@@ -18,7 +18,9 @@ const OPERATION_LABELS = OPERATIONS.map((o) => o.name);
 type Collector = () => void | Promise<void>;
 
 export class MetricsService {
-  readonly registry = new Registry();
+  // OpenMetrics at rest: prom-client only accepts exemplar histograms on such a registry; the
+  // classic format is switched to for the scrapes that ask for it.
+  readonly registry = openMetricsRegistry();
   private readonly collectors: Collector[] = [];
 
   readonly requests: Counter<'app' | 'operation' | 'code' | 'error_code'>;
@@ -57,7 +59,9 @@ export class MetricsService {
     this.requests = new Counter({ name: 'frs_requests_total', help: 'Client requests answered, by app, operation, HTTP status sent to the client and error code', labelNames: ['app', 'operation', 'code', 'error_code'], registers });
     this.upstreamAttempts = new Counter({ name: 'frs_upstream_attempts_total', help: 'Upstream FRS attempts (retries included), by outcome', labelNames: ['operation', 'outcome'], registers });
     this.billableCalls = new Counter({ name: 'frs_billable_calls_total', help: 'Valid (billable) FRS calls: attempts of billable operations answered 2xx', labelNames: ['app', 'operation'], registers });
-    this.requestDuration = new Histogram({ name: 'frs_request_duration_seconds', help: 'Request duration as the client sees it, retries included', labelNames: ['operation', 'outcome'], buckets, registers });
+    // Exemplars carry the FRS request id of one call per bucket (OpenMetrics scrapes only), so a
+    // p99 spike on a dashboard leads to the exact call to quote to Huawei support.
+    this.requestDuration = new Histogram({ name: 'frs_request_duration_seconds', help: 'Request duration as the client sees it, retries included', labelNames: ['operation', 'outcome'], buckets, registers, enableExemplars: true });
     this.upstreamDuration = new Histogram({ name: 'frs_upstream_duration_seconds', help: 'Duration of one upstream attempt', labelNames: ['operation'], buckets, registers });
     this.proxyOverhead = new Histogram({
       name: 'frs_proxy_overhead_seconds',
@@ -116,11 +120,63 @@ export class MetricsService {
     for (const operation of billable) this.billableCalls.labels(app, operation).inc(0);
   }
 
-  /** Runs every collector first: prom-client reads metrics concurrently, so per-gauge collect() could race. */
-  async scrape(): Promise<{ contentType: string; body: string }> {
+  /**
+   * Runs every collector first: prom-client reads metrics concurrently, so per-gauge collect() could race.
+   * Answers OpenMetrics (with exemplars) when the scraper's Accept header asks for it, as Prometheus
+   * does by default; the classic text format otherwise. Scrapes run one at a time because the
+   * format is a registry-wide setting in prom-client.
+   */
+  scrape(accept?: string): Promise<{ contentType: string; body: string }> {
+    const run = this.scraping.then(() => this.render(wantsOpenMetrics(accept)));
+    this.scraping = run.catch(() => undefined);
+    return run;
+  }
+
+  private scraping: Promise<unknown> = Promise.resolve();
+
+  private async render(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
     for (const c of this.collectors) await c();
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    if (!openMetrics) {
+      this.registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+      try {
+        return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await this.registry.metrics() };
+      } finally {
+        this.registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+      }
+    }
+    // prom-client renames counters in place (drops `_total`) when it writes OpenMetrics; put the
+    // names back so the next classic-format scrape still says frs_requests_total. (The typings
+    // call `type` an enum; at run time it is the string.)
+    const counters = this.registry
+      .getMetricsAsArray()
+      .filter((m) => (m.type as unknown) === 'counter')
+      .map((m) => [m, m.name] as const);
+    try {
+      return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await this.registry.metrics() };
+    } finally {
+      for (const [m, name] of counters) (m as { name: string }).name = name;
+    }
   }
 }
+
+/** prom-client's typings lack the constructor argument its code takes. */
+function openMetricsRegistry(): Registry<RegistryContentType> {
+  const R = Registry as unknown as new (contentType: string) => Registry<RegistryContentType>;
+  return new R(Registry.OPENMETRICS_CONTENT_TYPE);
+}
+
+/** True when an Accept header ranks OpenMetrics text above zero (Prometheus sends it first). */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((part) => {
+    const [type, ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    if (type !== 'application/openmetrics-text') return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/** Longest request id kept as an exemplar: OpenMetrics caps an exemplar's label set at 128 characters. */
+export const EXEMPLAR_ID_MAX = 100;
 
 export { ERROR_CODE_LABELS };

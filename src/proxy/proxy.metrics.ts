@@ -2,7 +2,7 @@
 // call; here each label combination's child is looked up once and kept.
 
 import type { Counter, Histogram } from 'prom-client';
-import { AttemptOutcome, MetricsService } from '../metrics/metrics.service';
+import { AttemptOutcome, EXEMPLAR_ID_MAX, MetricsService } from '../metrics/metrics.service';
 
 type Inc = { inc(v?: number): void };
 type Obs = { observe(v: number): void };
@@ -11,16 +11,43 @@ export class ProxyMetrics {
   private readonly requests = new Map<string, Inc>();
   private readonly billables = new Map<string, Inc>();
   private readonly attempts = new Map<string, Inc>();
-  private readonly requestDurations = new Map<string, Obs>();
+  private readonly requestDurations = new Map<string, DurationChild>();
+  /** The request-duration bucket bounds; index `length` is +Inf. */
+  private readonly bounds: readonly number[];
   private readonly upstreamDurations = new Map<string, Obs>();
   private readonly overheads = new Map<string, Obs>();
 
-  constructor(private readonly metrics: MetricsService) {}
+  constructor(private readonly metrics: MetricsService) {
+    this.bounds = (metrics.requestDuration as unknown as { upperBounds: number[] }).upperBounds;
+  }
 
-  request(app: string, operation: string, status: number, errorCode: string, outcome: AttemptOutcome, seconds: number, upstreamSeconds: number): void {
+  private duration(operation: string, outcome: string): DurationChild {
+    const key = `${operation}\u0000${outcome}`;
+    let d = this.requestDurations.get(key);
+    if (d === undefined) {
+      d = { labels: { operation, outcome }, child: this.metrics.requestDuration.labels(operation, outcome), refreshed: new Float64Array(this.bounds.length + 1).fill(-Infinity) };
+      this.requestDurations.set(key, d);
+    }
+    return d;
+  }
+
+  /** `requestId` (FRS's X-Request-Id, else ours) becomes the duration bucket's exemplar. */
+  request(app: string, operation: string, status: number, errorCode: string, outcome: AttemptOutcome, seconds: number, upstreamSeconds: number, requestId?: string): void {
     const code = String(status);
     child(this.requests, `${app}\u0000${operation}\u0000${code}\u0000${errorCode}`, this.metrics.requests, [app, operation, code, errorCode]).inc();
-    child(this.requestDurations, `${operation}\u0000${outcome}`, this.metrics.requestDuration, [operation, outcome]).observe(seconds);
+    const d = this.duration(operation, outcome);
+    // The exemplar of a bucket is refreshed at most once a second (a scrape keeps only the latest
+    // one anyway), so most calls pay for a bucket lookup only. Ids too long for an exemplar (a
+    // client may send any X-Request-Id) are observed without one.
+    let b = 0;
+    while (b < this.bounds.length && seconds > this.bounds[b]) b++;
+    const now = requestId !== undefined && requestId.length <= EXEMPLAR_ID_MAX ? Date.now() : undefined;
+    if (now !== undefined && now - d.refreshed[b] >= EXEMPLAR_REFRESH_MS) {
+      d.refreshed[b] = now;
+      this.metrics.requestDuration.observe({ labels: d.labels, value: seconds, exemplarLabels: { request_id: requestId } as unknown as typeof d.labels });
+    } else {
+      d.child.observe(seconds);
+    }
     child(this.overheads, operation, this.metrics.proxyOverhead, [operation]).observe(Math.max(0, seconds - upstreamSeconds));
   }
 
@@ -32,6 +59,15 @@ export class ProxyMetrics {
   billable(app: string, operation: string): void {
     child(this.billables, `${app}\u0000${operation}`, this.metrics.billableCalls, [app, operation]).inc();
   }
+}
+
+const EXEMPLAR_REFRESH_MS = 1000;
+
+interface DurationChild {
+  readonly labels: { operation: string; outcome: string };
+  readonly child: Obs;
+  /** When each bucket's exemplar was last set (Date.now(); -Infinity: never). */
+  readonly refreshed: Float64Array;
 }
 
 function child<T>(cache: Map<string, T>, key: string, metric: Counter<string> | Histogram<string>, labels: string[]): T {

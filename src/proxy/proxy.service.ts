@@ -75,7 +75,7 @@ export class ProxyService {
 
   /** Answers an error frs-meter decides itself (401, 413, 429, 502–504) and records it. */
   reject(reply: FastifyReply, startNs: bigint, app: string, operation: OperationSpec, status: number, code: string, message: string, outcome: AttemptOutcome, requestId?: string): FastifyReply {
-    this.record(app, operation, status, code, outcome, startNs, 0);
+    this.record(app, operation, status, code, outcome, startNs, 0, requestId);
     return reply
       .code(status)
       .header('content-type', 'application/json;charset=UTF-8')
@@ -175,7 +175,8 @@ export class ProxyService {
         requestId,
       );
     }
-    this.record(app, operation, res.statusCode, last.errorCode, last.outcome, startNs, upstreamSeconds);
+    const frsRequestId = res.headers['x-request-id'];
+    this.record(app, operation, res.statusCode, last.errorCode, last.outcome, startNs, upstreamSeconds, typeof frsRequestId === 'string' ? frsRequestId : requestId);
     for (const name of Object.keys(res.headers)) {
       if (HOP_BY_HOP.has(name)) continue;
       const v = res.headers[name];
@@ -215,10 +216,10 @@ export class ProxyService {
     return result;
   }
 
-  private record(app: string, operation: OperationSpec, status: number, errorCode: string | undefined, outcome: AttemptOutcome, startNs: bigint, upstreamSeconds: number): void {
+  private record(app: string, operation: OperationSpec, status: number, errorCode: string | undefined, outcome: AttemptOutcome, startNs: bigint, upstreamSeconds: number, requestId?: string): void {
     const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
     const label = errorCodeLabel(errorCode);
-    this.m.request(app, operation.name, status, label, outcome, seconds, upstreamSeconds);
+    this.m.request(app, operation.name, status, label, outcome, seconds, upstreamSeconds, requestId);
     this.usage.buffer.recordRequest(this.clock.now(), app, operation.name, status, label, outcome);
   }
 }

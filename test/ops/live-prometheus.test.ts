@@ -35,10 +35,12 @@ interface TrafficCounts {
   ok: number;
   unauthorized: number;
   other: Record<string, number>;
+  /** X-Request-Id of every answer the client got. */
+  requestIds: Set<string>;
 }
 
 async function driveTraffic(stack: Stack, ms: number): Promise<TrafficCounts> {
-  const counts: TrafficCounts = { ok: 0, unauthorized: 0, other: {} };
+  const counts: TrafficCounts = { ok: 0, unauthorized: 0, other: {}, requestIds: new Set() };
   const post = async (path: string, body: unknown, key: string): Promise<void> => {
     const res = await fetch(`${stack.meterUrl}/v2/${stack.projectId}/${path}`, {
       method: 'POST',
@@ -46,6 +48,8 @@ async function driveTraffic(stack: Stack, ms: number): Promise<TrafficCounts> {
       body: JSON.stringify(body),
     });
     await res.arrayBuffer();
+    const id = res.headers.get('x-request-id');
+    if (id) counts.requestIds.add(id);
     if (res.status === 200) counts.ok++;
     else if (res.status === 401) counts.unauthorized++;
     else counts.other[res.status] = (counts.other[res.status] ?? 0) + 1;
@@ -129,6 +133,22 @@ describeLive('dashboards and alerts against a running frs-meter', () => {
     const rules = res.data.groups.flatMap((g) => g.rules);
     expect(rules).toHaveLength(alertRules().length);
     for (const r of rules) expect({ rule: r.name, health: r.health, lastError: r.lastError ?? '' }).toEqual({ rule: r.name, health: 'ok', lastError: '' });
+  });
+
+  test('the request-duration histogram carries request ids as exemplars, read back from Prometheus', async () => {
+    const end = Math.ceil(Date.now() / 1000);
+    const res = await prom!.api<{ status: string; data: { seriesLabels: Record<string, string>; exemplars: { labels: Record<string, string>; value: string }[] }[] }>(
+      `/api/v1/query_exemplars?query=${encodeURIComponent('frs_request_duration_seconds_bucket{operation="face_detect",outcome="success"}')}&start=${end - 120}&end=${end}`,
+    );
+    expect(res.status).toBe('success');
+    const exemplars = res.data.flatMap((s) => s.exemplars.map((e) => ({ ...e, le: s.seriesLabels.le })));
+    expect(exemplars.length).toBeGreaterThan(0);
+    // Each exemplar names a call the client made: the X-Request-Id FRS (here the emulator) answered with.
+    for (const e of exemplars) {
+      expect(traffic.requestIds.has(e.labels.request_id)).toBe(true);
+      expect(Number(e.value)).toBeGreaterThan(0);
+      expect(Number(e.value)).toBeLessThanOrEqual(e.le === '+Inf' ? Infinity : Number(e.le));
+    }
   });
 
   describe('panels that must show data', () => {

@@ -83,6 +83,8 @@ export async function startPrometheus(opts: StartOptions): Promise<PrometheusSer
       `--web.listen-address=127.0.0.1:${port}`,
       '--storage.tsdb.retention.time=1h',
       '--log.level=warn',
+      // Keeps the exemplars frs-meter sends with frs_request_duration_seconds (query_exemplars).
+      '--enable-feature=exemplar-storage',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -1,0 +1,43 @@
+// OpenMetrics exposition with exemplars, negotiated per scrape, and the classic format unchanged.
+
+import { loadConfig } from '../config/config';
+import { ProxyMetrics } from '../proxy/proxy.metrics';
+import { MetricsService, wantsOpenMetrics } from './metrics.service';
+
+const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+function service(): MetricsService {
+  return new MetricsService(loadConfig({ FRS_ENDPOINT: 'http://127.0.0.1:1', HUAWEICLOUD_SDK_AK: 'a', HUAWEICLOUD_SDK_SK: 'b', FRS_METER_SECRET_KEY: '0123456789abcdef' }));
+}
+
+describe('metrics exposition', () => {
+  test('Accept negotiation: Prometheus asks for OpenMetrics, curl does not', () => {
+    expect(wantsOpenMetrics(PROMETHEUS_ACCEPT)).toBe(true);
+    expect(wantsOpenMetrics('application/openmetrics-text; q=0, text/plain')).toBe(false);
+    expect(wantsOpenMetrics('*/*')).toBe(false);
+    expect(wantsOpenMetrics(undefined)).toBe(false);
+  });
+
+  test('the request-duration bucket carries the request id as exemplar in OpenMetrics only', async () => {
+    const metrics = service();
+    const m = new ProxyMetrics(metrics);
+    m.request('app-a', 'face_detect', 200, 'none', 'success', 0.07, 0.06, 'req-0001');
+    m.request('app-a', 'face_detect', 200, 'none', 'success', 0.07, 0.06, 'x'.repeat(101));
+
+    const om = await metrics.scrape(PROMETHEUS_ACCEPT);
+    expect(om.contentType).toMatch(/^application\/openmetrics-text; version=1\.0\.0/);
+    expect(om.body.endsWith('# EOF\n')).toBe(true);
+    const exemplars = om.body.split('\n').filter((l) => l.startsWith('frs_request_duration_seconds_bucket') && l.includes(' # {'));
+    // Both calls fell in the same bucket; the second id is too long, so the first one stays.
+    expect(exemplars).toHaveLength(1);
+    expect(exemplars[0]).toMatch(/^frs_request_duration_seconds_bucket\{le="[0-9.]+",operation="face_detect",outcome="success"\} 2 # \{request_id="req-0001"\} 0\.07 \d+(\.\d+)?$/);
+    expect(om.body).toContain('\nfrs_requests_total{app="app-a",operation="face_detect",code="200",error_code="none"} 2');
+
+    // The classic format afterwards: counters keep their _total names, no exemplars.
+    const text = await metrics.scrape('text/plain');
+    expect(text.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(text.body).toContain('# TYPE frs_requests_total counter');
+    expect(text.body).toContain('frs_requests_total{app="app-a",operation="face_detect",code="200",error_code="none"} 2');
+    expect(text.body).not.toContain(' # {');
+  });
+});
