@@ -5,5 +5,13 @@ import { CreateUsage1763700001000 } from './1763700001000-CreateUsage';
 import { CreateQuota1763700002000 } from './1763700002000-CreateQuota';
 import { CreateBilling1763700003000 } from './1763700003000-CreateBilling';
 import { CreateAdminAudit1764000900000 } from './1764000900000-CreateAdminAudit';
+import { CreateQpsReplicas1764001200000 } from './1764001200000-CreateQpsReplicas';
 
-export const MIGRATIONS = [CreateApps1763700000000, CreateUsage1763700001000, CreateQuota1763700002000, CreateBilling1763700003000, CreateAdminAudit1764000900000];
+export const MIGRATIONS = [
+  CreateApps1763700000000,
+  CreateUsage1763700001000,
+  CreateQuota1763700002000,
+  CreateBilling1763700003000,
+  CreateAdminAudit1764000900000,
+  CreateQpsReplicas1764001200000,
+];

@@ -17,6 +17,7 @@ import { DrawdownRunner } from '../src/quota/drawdown-runner';
 import { loadPriceTable } from '../src/quota/price-table';
 import { QpsPackagesRepository } from '../src/quota/qps-packages.repository';
 import { QuotaService } from '../src/quota/quota.service';
+import { QpsCoordinator } from '../src/quota/qps-coordination';
 import { parseCallPackage } from '../src/quota/quota.dto';
 import { UsageChunksRepository } from '../src/quota/usage-chunks.repository';
 import { parseMetrics, sum } from './support/metrics';
@@ -69,7 +70,7 @@ function world(start: string, env: Record<string, string> = {}, clock = new Manu
     metrics,
     usage,
     ds,
-    quota: new QuotaService(config, clock, metrics, qpsRepo),
+    quota: new QuotaService(config, clock, metrics, qpsRepo, new QpsCoordinator(config, ds, metrics)),
     packages: new CallPackagesService(config, clock, metrics, callRepo, qpsRepo, runner, usage),
     attribution: new CostAttributionService(config, clock, callRepo, qpsRepo, runner, usage, prices),
   };

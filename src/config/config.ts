@@ -17,6 +17,9 @@ export type UpstreamAuth =
       readonly refreshMarginSeconds: number;
     };
 
+export type QpsCoordination = 'local' | 'postgres' | 'redis';
+export type QpsOverflow = 'wait' | 'pass' | 'reject';
+
 export type CostBucket = 'qps_package' | 'call_package' | 'free_tier' | 'pay_per_use';
 
 export interface Config {
@@ -102,6 +105,21 @@ export interface Config {
      * jitter between the proxy and FRS cannot squeeze quota + 1 calls into FRS's 1-second window.
      */
     readonly shapingMarginMs: number;
+    /**
+     * How replicas share the quota (issue 12): `local` shapes each replica to the whole quota,
+     * `postgres` gives each live replica quota ÷ replicas (heartbeat table), `redis` shares one
+     * sliding window per operation in Redis with the postgres share as fallback.
+     */
+    readonly coordination: QpsCoordination;
+    readonly redisUrl?: string;
+    /** A Redis command slower than this counts as Redis unreachable (the call takes the fallback share). */
+    readonly redisTimeoutMs: number;
+    /** What a call over the rate does: wait for a slot, go through anyway (on demand), or 429 at once. */
+    readonly overflow: QpsOverflow;
+    /** How often a replica renews its heartbeat row and re-reads the live replicas. */
+    readonly heartbeatMs: number;
+    /** A replica whose heartbeat is older than this counts as gone (crashed). */
+    readonly replicaTtlMs: number;
   };
   readonly packages: { readonly forecastWindowDays: number };
   readonly billing: {
@@ -206,6 +224,16 @@ export function loadConfig(env: Env = process.env): Config {
   // the next second's slots instead of being refused.
   const shapingMarginMs = r.int('FRS_METER_QPS_SHAPING_MARGIN_MS', 50, 0, 1_000);
 
+  // Postgres coordination is the default only with an external DATABASE_URL: the embedded server
+  // belongs to one process (its data dir), so there are no other replicas to share with.
+  const coordination = r.oneOf('FRS_METER_QPS_COORDINATION', ['local', 'postgres', 'redis'] as const, r.raw('DATABASE_URL') !== undefined ? 'postgres' : 'local');
+  const redisUrl = r.raw('REDIS_URL');
+  if (coordination === 'redis' && redisUrl === undefined) r.problem('REDIS_URL is required with FRS_METER_QPS_COORDINATION=redis: the Redis server that holds the shared QPS windows, e.g. redis://127.0.0.1:6379');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) r.problem('REDIS_URL is not valid: expected redis://host:port or rediss://host:port');
+  const heartbeatMs = r.int('FRS_METER_QPS_HEARTBEAT_MS', 1_000, 50, 60_000);
+  const replicaTtlMs = r.int('FRS_METER_QPS_REPLICA_TTL_MS', 3 * heartbeatMs, 100, 600_000);
+  if (replicaTtlMs <= heartbeatMs) r.problem('FRS_METER_QPS_REPLICA_TTL_MS must be more than FRS_METER_QPS_HEARTBEAT_MS, or live replicas would expire between heartbeats');
+
   const timeouts = {
     multiplier: r.number('FRS_METER_TIMEOUT_MULTIPLIER', 2, 1, 20),
     minSeconds: r.number('FRS_METER_TIMEOUT_MIN_SECONDS', 0.25, 0.01, 600),
@@ -275,6 +303,12 @@ export function loadConfig(env: Env = process.env): Config {
       shaping: r.bool('FRS_METER_QPS_SHAPING', false),
       shapingMaxWaitMs: r.int('FRS_METER_QPS_SHAPING_MAX_WAIT_MS', 1_000 + shapingMarginMs, 0, 60_000),
       shapingMarginMs,
+      coordination,
+      redisUrl,
+      redisTimeoutMs: r.int('FRS_METER_REDIS_TIMEOUT_MS', 100, 5, 10_000),
+      overflow: r.oneOf('FRS_METER_QPS_OVERFLOW', ['wait', 'pass', 'reject'] as const, 'wait'),
+      heartbeatMs,
+      replicaTtlMs,
     },
     packages: { forecastWindowDays: r.number('FRS_METER_FORECAST_WINDOW_DAYS', 7, 0.01, 366) },
     billing: {

@@ -40,6 +40,9 @@ export class MetricsService {
   readonly qpsSaturation: Gauge<'operation'>;
   readonly qpsPackageExpiry: Gauge<'operation'>;
   readonly qpsShaped: Counter<'operation' | 'result'>;
+  readonly qpsCoordinationReplicas: Gauge;
+  readonly qpsReplicaShare: Gauge<'operation'>;
+  readonly qpsCoordinationFallback: Counter<'operation'>;
   readonly callPackageRemaining: Gauge<'package'>;
   readonly callPackageTotal: Gauge<'package'>;
   readonly callPackageExpiry: Gauge<'package'>;
@@ -80,7 +83,10 @@ export class MetricsService {
     this.qpsPeak = new Gauge({ name: 'frs_qps_peak', help: 'Highest 1-second count of upstream attempts in the last 60 s', labelNames: ['operation'], registers });
     this.qpsSaturation = new Gauge({ name: 'frs_qps_saturation_ratio', help: 'frs_qps_peak / frs_qps_quota', labelNames: ['operation'], registers });
     this.qpsPackageExpiry = new Gauge({ name: 'frs_qps_package_expiry_timestamp_seconds', help: 'Expiry of the QPS package in force (unix seconds)', labelNames: ['operation'], registers });
-    this.qpsShaped = new Counter({ name: 'frs_qps_shaped_total', help: 'Calls held back by QPS shaping: delayed (waited for a free slot) or rejected (METER.0429, never sent upstream)', labelNames: ['operation', 'result'], registers });
+    this.qpsShaped = new Counter({ name: 'frs_qps_shaped_total', help: 'Calls over the shaped rate, by FRS_METER_QPS_OVERFLOW choice: delayed (waited for a free slot), rejected (METER.0429, never sent upstream) or passed (sent at once, billed on demand)', labelNames: ['operation', 'result'], registers });
+    this.qpsCoordinationReplicas = new Gauge({ name: 'frs_qps_coordination_replicas', help: 'Live replicas sharing the QPS quota, as this replica last saw them (1 with FRS_METER_QPS_COORDINATION=local)', registers });
+    this.qpsReplicaShare = new Gauge({ name: 'frs_qps_replica_share', help: "This replica's share of the QPS quota (postgres coordination, and redis coordination's fallback)", labelNames: ['operation'], registers });
+    this.qpsCoordinationFallback = new Counter({ name: 'frs_qps_coordination_fallback_calls_total', help: 'Calls shaped on the local share because Redis was unreachable (redis coordination)', labelNames: ['operation'], registers });
     this.callPackageRemaining = new Gauge({ name: 'frs_call_package_remaining_calls', help: 'Calls left in a call package', labelNames: ['package'], registers });
     this.callPackageTotal = new Gauge({ name: 'frs_call_package_total_calls', help: 'Size of a call package', labelNames: ['package'], registers });
     this.callPackageExpiry = new Gauge({ name: 'frs_call_package_expiry_timestamp_seconds', help: 'Expiry of a call package (unix seconds)', labelNames: ['package'], registers });

@@ -36,7 +36,7 @@ export class QpsShaper {
    * positive number is the wait in ms before the slot, REFUSED means the wait would exceed the
    * limit (nothing is reserved then).
    */
-  reserve(operation: OperationName, quota: number): number {
+  reserve(operation: OperationName, quota: number, maxWaitMs = this.maxWaitMs): number {
     let ring = this.rings[operation];
     if (ring.times.length !== quota) ring = this.resize(operation, quota);
     if (quota <= 0) return REFUSED;
@@ -44,7 +44,7 @@ export class QpsShaper {
     const oldest = ring.times[ring.head];
     const slot = oldest + this.windowMs > now ? oldest + this.windowMs : now;
     const wait = slot - now;
-    if (wait > this.maxWaitMs) return REFUSED;
+    if (wait > maxWaitMs) return REFUSED;
     ring.times[ring.head] = slot;
     ring.head = ring.head + 1 === quota ? 0 : ring.head + 1;
     return wait;

@@ -4,6 +4,7 @@ import { Module } from '@nestjs/common';
 import { CONFIG, Config } from '../config/config';
 import { UsageCoreModule } from '../usage/usage-core.module';
 import { QuotaService } from './quota.service';
+import { QpsCoordinator } from './qps-coordination';
 import { QuotaController } from './quota.controller';
 import { QpsPackagesRepository } from './qps-packages.repository';
 import { CallPackagesRepository } from './call-packages.repository';
@@ -17,6 +18,7 @@ import { CostAttributionService, PRICE_TABLE, priceTableProvider } from './cost-
   controllers: [QuotaController],
   providers: [
     QuotaService,
+    QpsCoordinator,
     QpsPackagesRepository,
     CallPackagesRepository,
     CallPackagesService,

@@ -2,6 +2,7 @@ import { loadConfig } from '../config/config';
 import { ManualClock } from '../common/clock';
 import { MetricsService } from '../metrics/metrics.service';
 import { QuotaService } from './quota.service';
+import { QpsCoordinator } from './qps-coordination';
 import { QpsPackage, QpsPackagesRepository } from './qps-packages.repository';
 
 const ENV = { FRS_ENDPOINT: 'http://127.0.0.1:1', HUAWEICLOUD_SDK_AK: 'ak', HUAWEICLOUD_SDK_SK: 'sk', FRS_METER_SECRET_KEY: '0123456789abcdef' };
@@ -25,7 +26,7 @@ async function setup(env: Record<string, string> = {}) {
   const clock = new ManualClock('2026-03-10T08:00:00.000Z', { frozen: true });
   const metrics = new MetricsService(config);
   const repo = new MemoryQpsPackages();
-  const quota = new QuotaService(config, clock, metrics, repo as unknown as QpsPackagesRepository);
+  const quota = new QuotaService(config, clock, metrics, repo as unknown as QpsPackagesRepository, new QpsCoordinator(config, undefined as never, metrics));
   await quota.refresh();
   return { config, clock, metrics, repo, quota };
 }

@@ -14,6 +14,7 @@ import { QpsTracker } from './qps-tracker';
 import { QpsShaper, REFUSED } from './qps-shaper';
 import { QpsPackage, QpsPackagesRepository } from './qps-packages.repository';
 import { QpsPackageInput } from './quota.dto';
+import { QpsCoordinator } from './qps-coordination';
 
 /** How often another replica's package changes reach this one. */
 export const PACKAGE_REFRESH_MS = 5_000;
@@ -48,6 +49,9 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
   /** Counter children looked up once, so a shaped call costs an increment, not a label hash. */
   private readonly shapedDelayed = {} as Record<OperationName, { inc(n?: number): void }>;
   private readonly shapedRejected = {} as Record<OperationName, { inc(n?: number): void }>;
+  private readonly shapedPassed = {} as Record<OperationName, { inc(n?: number): void }>;
+  /** Longest wait for a slot: FRS_METER_QPS_OVERFLOW=wait waits, pass and reject decide at once. */
+  private readonly maxWaitMs: number;
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -55,16 +59,20 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     private readonly repo: QpsPackagesRepository,
+    private readonly coordinator: QpsCoordinator,
   ) {
     this.shaping = config.qps.shaping;
+    this.maxWaitMs = config.qps.overflow === 'wait' ? config.qps.shapingMaxWaitMs : 0;
     this.shaper = new QpsShaper(1000 + config.qps.shapingMarginMs, config.qps.shapingMaxWaitMs);
     for (const op of OPERATIONS) {
       this.shapedDelayed[op.name] = metrics.qpsShaped.labels(op.name, 'delayed');
       this.shapedRejected[op.name] = metrics.qpsShaped.labels(op.name, 'rejected');
+      this.shapedPassed[op.name] = metrics.qpsShaped.labels(op.name, 'passed');
       // Pre-created at 0 for catalogue operations; `unknown` appears only if it is ever shaped.
       if (op.name !== 'unknown') {
         this.shapedDelayed[op.name].inc(0);
         this.shapedRejected[op.name].inc(0);
+        this.shapedPassed[op.name].inc(0);
       }
     }
     metrics.onCollect(() => this.collect());
@@ -87,15 +95,37 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Hot path, before each upstream attempt: true at once when shaping is off or there is room;
-   * with shaping on and the quota used up, resolves true when a slot comes within
-   * FRS_METER_QPS_SHAPING_MAX_WAIT_MS, else false (answer 429 METER.0429, do not call FRS).
+   * Hot path, before each upstream attempt: true at once when shaping is off or there is room.
+   * Over the rate, FRS_METER_QPS_OVERFLOW decides: `wait` resolves true when a slot comes within
+   * FRS_METER_QPS_SHAPING_MAX_WAIT_MS, `pass` lets the call go now (billed on demand), `reject`
+   * and a wait that would be too long resolve false (answer 429 METER.0429, do not call FRS).
+   * The slot comes from the shared Redis window (redis coordination), else from this replica's
+   * share of the quota (FRS_METER_QPS_COORDINATION, QpsCoordinator).
    */
   admit(operation: OperationName): Promise<boolean> | true {
     if (!this.shaping) return true;
-    const wait = this.shaper.reserve(operation, this.quotaFor(operation, this.clock.now()));
+    const quota = this.quotaFor(operation, this.clock.now());
+    if (this.coordinator.usesRedis) {
+      const shared = this.coordinator.reserveShared(operation, quota, this.maxWaitMs);
+      if (shared) return shared.then((wait) => this.overflow(operation, wait), () => this.overflow(operation, this.reserveFallback(operation, quota)));
+      return this.overflow(operation, this.reserveFallback(operation, quota));
+    }
+    return this.overflow(operation, this.shaper.reserve(operation, this.coordinator.share(quota), this.maxWaitMs));
+  }
+
+  private reserveFallback(operation: OperationName, quota: number): number {
+    this.coordinator.fallback(operation);
+    return this.shaper.reserve(operation, this.coordinator.share(quota), this.maxWaitMs);
+  }
+
+  /** Turns a reservation into the admission answer, counting each overflow choice. */
+  private overflow(operation: OperationName, wait: number): Promise<boolean> | true {
     if (wait === 0) return true;
     if (wait === REFUSED) {
+      if (this.config.qps.overflow === 'pass') {
+        this.shapedPassed[operation].inc();
+        return true;
+      }
       this.shapedRejected[operation].inc();
       return Promise.resolve(false);
     }
@@ -164,6 +194,7 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
       const quota = this.quotaFor(o.name, now);
       const peak = this.tracker.peak(o.name, now);
       m.qpsQuota.set({ operation: o.name }, quota);
+      m.qpsReplicaShare.set({ operation: o.name }, this.coordinator.share(quota));
       m.qpsPeak.set({ operation: o.name }, peak);
       m.qpsSaturation.set({ operation: o.name }, peak / quota);
       // 0 = no package; an expired one keeps its (past) expiry until it is replaced or ended.
