@@ -1,7 +1,10 @@
 // Who called: apps registered through the admin API authenticate with `X-Auth-Token: <api key>`
 // or an SDK-HMAC-SHA256 signature made with their AK/SK, as an FRS client already does. The hot
 // path looks credentials up in memory; the cache is refreshed from Postgres every few seconds
-// (other replicas' changes) and at once for changes made through this replica.
+// (other replicas' changes), at once for changes made through this replica, and — at most once
+// per FRS_METER_APP_RELOAD_INTERVAL_MS however many calls ask — when a credential is unknown.
+// A signed call's body must be the one it was signed with: the declared X-Sdk-Content-Sha256
+// is checked against the SHA-256 of the bytes received.
 
 import { ConflictException, Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +12,7 @@ import { CONFIG, Config, isBillable } from '../config/config';
 import { Clock } from '../common/clock';
 import { MetricsService } from '../metrics/metrics.service';
 import { BILLABLE_OPERATION_NAMES } from '../frs/operations';
-import { EMPTY_BODY_SHA256, sha256Hex, verifySignature } from '../frs/signer';
+import { EMPTY_BODY_SHA256, PATH_ENCODINGS, sha256Hex, verifySignature } from '../frs/signer';
 import { badRequest, meterError, notFound } from '../admin/meter-error';
 import { AppRow, AppsRepository } from './apps.repository';
 import { SecretBox } from './secret-box';
@@ -35,8 +38,37 @@ export interface Authenticated {
   readonly bodySha256?: string;
 }
 
+/** Credentials of a known app that do not hold for this request; `refused` is the 401 message. */
+export interface Refused {
+  readonly refused: string;
+}
+
+/**
+ * The request body as authentication sees it: its length, and its SHA-256, asked for only when a
+ * signature needs it (an X-Auth-Token call never hashes). The proxy may feed a hash it computed
+ * while the body streamed in.
+ */
+export interface ReceivedBody {
+  readonly length: number;
+  sha256(): string;
+}
+
+/** A ReceivedBody over bytes in memory; the hash is computed once, on first use. */
+export function receivedBody(bytes: Buffer | undefined): ReceivedBody {
+  let hash: string | undefined;
+  const length = bytes?.length ?? 0;
+  return { length, sha256: () => (hash ??= length > 0 ? sha256Hex(bytes as Buffer) : EMPTY_BODY_SHA256) };
+}
+
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
 export const APP_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const AK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+function isMultipart(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.trimStart().toLowerCase().startsWith('multipart/form-data');
+}
 
 function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
@@ -61,6 +93,7 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
   private timer?: NodeJS.Timeout;
   private lastRefreshAt = 0;
   private refreshing?: Promise<void>;
+  private readonly reloadIntervalMs: number;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -69,6 +102,7 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
     private readonly metrics: MetricsService,
   ) {
     this.box = new SecretBox(config.auth.secretKey);
+    this.reloadIntervalMs = config.auth.appReloadIntervalMs;
   }
 
   async onModuleInit(): Promise<void> {
@@ -84,7 +118,9 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
   }
 
   async refresh(): Promise<void> {
-    this.lastRefreshAt = Date.now();
+    // Monotonic, not the injected clock: this paces database load in real time, and a test's
+    // frozen or jumping business clock must not stop or flood the reloads.
+    this.lastRefreshAt = performance.now();
     const rows = await this.repo.live();
     const byKeyHash = new Map<string, string>();
     const byAccessKey = new Map<string, { app: string; sk: string }>();
@@ -141,9 +177,11 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Identifies the calling app from `X-Auth-Token` or an SDK-HMAC-SHA256 signature over the
-   * request as received. Undefined when neither is valid.
+   * request as received. Undefined when the credential is unknown (an API key or access key this
+   * cache does not hold); Refused when it belongs to an app but does not hold for this request
+   * (wrong signature, stale date, or a body other than the one signed).
    */
-  authenticate(method: string, path: string, query: string, headers: HeaderBag, body: Buffer | undefined): Authenticated | undefined {
+  authenticate(method: string, path: string, query: string, headers: HeaderBag, body: ReceivedBody): Authenticated | Refused | undefined {
     const token = headers['x-auth-token'];
     if (typeof token === 'string' && token !== '') {
       const app = this.byKeyHash.get(hashKey(token));
@@ -156,33 +194,58 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
       const v = headers[k];
       if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(',') : v;
     }
-    const bodySha256 = body && body.length > 0 ? sha256Hex(body) : EMPTY_BODY_SHA256;
+    const declared = flat['x-sdk-content-sha256']?.trim();
     const result = verifySignature(
-      { method, path, query, headers: flat, bodySha256Hex: flat['x-sdk-content-sha256'] ? undefined : bodySha256 },
+      // Without the header the signature covers the real body's hash, so it is checked by the signature itself.
+      { method, path, query, headers: flat, bodySha256Hex: declared === undefined ? body.sha256() : undefined },
       (ak) => this.byAccessKey.get(ak)?.sk,
       new Date(this.clock.now()),
       this.config.auth.maxClockSkewSeconds,
+      // Apps may sign either path form: the Node SDK encodes an encoded face-set name again.
+      PATH_ENCODINGS,
     );
-    if (!result.ok) return undefined;
+    if (!result.ok) {
+      if (result.reason === 'unknown access key') return undefined;
+      return { refused: `Invalid application signature: ${result.reason}` };
+    }
     const found = this.byAccessKey.get(result.accessKey);
-    return found ? { app: found.app, bodySha256 } : undefined;
+    if (!found) return undefined;
+    if (declared === undefined) return { app: found.app, bodySha256: body.sha256() };
+    if (declared === UNSIGNED_PAYLOAD) {
+      if (body.length === 0 || this.config.auth.clientUnsignedPayload === 'allow' || isMultipart(flat['content-type'])) return { app: found.app };
+      return {
+        refused:
+          'X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD is accepted only for multipart/form-data uploads: sign the body (its SHA-256 in X-Sdk-Content-Sha256, or no such header)',
+      };
+    }
+    if (!SHA256_HEX.test(declared)) return { refused: 'X-Sdk-Content-Sha256 must be the hex SHA-256 of the body or UNSIGNED-PAYLOAD' };
+    // The signature covers the declared hash, not the bytes: without this check one captured
+    // request would carry any other body, billed to its app, for as long as its date is fresh.
+    const actual = body.sha256();
+    if (declared.toLowerCase() !== actual) {
+      return { refused: 'Request body does not match its signature: X-Sdk-Content-Sha256 is not the SHA-256 of the body received' };
+    }
+    return { app: found.app, bodySha256: actual };
   }
 
   /**
    * Second chance for credentials the cache does not know: an app created a moment ago on
-   * another replica. The cache is re-read at most once a second, shared by every caller waiting
-   * for it, so a flood of bad keys costs one query a second, not one per call.
+   * another replica. The cache is re-read at most once per reload interval, by one query shared
+   * by every caller that arrives meanwhile (single-flight); a caller that comes when the cache
+   * was re-read less than an interval ago is answered from memory at once. So a flood of bad
+   * keys costs one query per interval, and a new app is recognised within one interval.
    */
-  async authenticateAfterRefresh(method: string, path: string, query: string, headers: HeaderBag, body: Buffer | undefined): Promise<Authenticated | undefined> {
+  async authenticateAfterRefresh(method: string, path: string, query: string, headers: HeaderBag, body: ReceivedBody): Promise<Authenticated | Refused | undefined> {
     if (!this.refreshing) {
-      const wait = Math.max(0, this.lastRefreshAt + 1_000 - Date.now());
-      this.refreshing = new Promise<void>((r) => setTimeout(r, wait))
-        .then(() => this.refresh())
+      if (performance.now() - this.lastRefreshAt < this.reloadIntervalMs) return undefined;
+      this.refreshing = this.refresh()
         .catch(() => undefined)
         .finally(() => (this.refreshing = undefined));
     }
     // Never hold a caller long, even when the database is slow or away.
-    await Promise.race([this.refreshing, new Promise((r) => setTimeout(r, 1_500).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.refreshing, new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+    clearTimeout(timer);
     return this.authenticate(method, path, query, headers, body);
   }
 

@@ -49,6 +49,8 @@ export interface Config {
      * uploads) and saves hashing every image body once more — about 1 ms per 200 KB.
      */
     readonly signBody: boolean;
+    /** Canonical path form of the upstream signature: 'single' as the Python/Go SDKs and the gateway docs (see signer.ts). */
+    readonly pathEncoding: 'single' | 'double';
   };
   readonly limits: {
     /** Image and video operations: FRS takes base64 bodies up to 8 MB. */
@@ -84,6 +86,15 @@ export interface Config {
     readonly secretKey: string;
     /** Largest accepted difference between X-Sdk-Date and our clock, as the real gateway. */
     readonly maxClockSkewSeconds: number;
+    /**
+     * `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` from apps: 'multipart' accepts it only for
+     * multipart/form-data bodies (the official SDKs send it for file uploads) and empty bodies;
+     * 'allow' accepts it for any body. Such a signature does not cover the body, so whoever
+     * captures the request can send another body under it for the signature's lifetime.
+     */
+    readonly clientUnsignedPayload: 'multipart' | 'allow';
+    /** An unknown credential re-reads the app table at most this often (apps created on another replica). */
+    readonly appReloadIntervalMs: number;
   };
   readonly usage: {
     readonly flushIntervalMs: number;
@@ -269,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
       connectTimeoutMs: r.int('FRS_METER_CONNECT_TIMEOUT_MS', 3_000, 100, 60_000),
       tlsRejectUnauthorized: r.bool('FRS_METER_TLS_VERIFY', true),
       signBody: r.bool('FRS_METER_SIGN_BODY', true),
+      pathEncoding: r.oneOf('FRS_METER_UPSTREAM_PATH_ENCODING', ['single', 'double'] as const, 'single'),
     },
     limits: {
       mediaBodyBytes: r.int('FRS_METER_MAX_MEDIA_BODY_BYTES', 8 * 1024 * 1024, 1024, 64 * 1024 * 1024),
@@ -288,6 +300,8 @@ export function loadConfig(env: Env = process.env): Config {
       readonlyTokens,
       secretKey: secretKey ?? '',
       maxClockSkewSeconds: r.int('FRS_METER_MAX_CLOCK_SKEW_SECONDS', 900, 1, 86_400),
+      clientUnsignedPayload: r.oneOf('FRS_METER_CLIENT_UNSIGNED_PAYLOAD', ['multipart', 'allow'] as const, 'multipart'),
+      appReloadIntervalMs: r.int('FRS_METER_APP_RELOAD_INTERVAL_MS', 1_000, 50, 60_000),
     },
     usage: {
       flushIntervalMs: r.int('FRS_METER_FLUSH_INTERVAL_MS', 1_000, 50, 600_000),

@@ -10,6 +10,15 @@ export const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b93
 /** The gateway refuses an X-Sdk-Date further than this from its clock (APIGW.0303). */
 export const DEFAULT_MAX_SKEW_SECONDS = 900;
 
+/**
+ * How the path enters the canonical request. 'single': each segment decoded, then encoded once —
+ * what the Python and Go SDKs and Huawei's gateway documentation do. 'double': each segment
+ * encoded as it was sent, so an already percent-encoded segment is encoded again — what the
+ * official Node SDK does. The two differ only for segments that carry a '%'.
+ */
+export type PathEncoding = 'single' | 'double';
+export const PATH_ENCODINGS: readonly PathEncoding[] = ['single', 'double'];
+
 export interface SignableRequest {
   method: string;
   /** URL path without the query, as sent (percent-encoded or not: segments are decoded, then re-encoded). */
@@ -22,6 +31,8 @@ export interface SignableRequest {
   body?: Buffer | string;
   /** Precomputed hex SHA-256 of the body, so a large body is hashed only once. */
   bodySha256Hex?: string;
+  /** Canonical path form; default 'single'. */
+  pathEncoding?: PathEncoding;
 }
 
 export interface ParsedAuthorization {
@@ -84,8 +95,11 @@ function decodeQueryPart(s: string): string {
   return decodeSegment(s.includes('+') ? s.replace(/\+/g, ' ') : s);
 }
 
-function canonicalUri(path: string): string {
-  const uri = path.split('/').map((seg) => escape(decodeSegment(seg))).join('/');
+function canonicalUri(path: string, encoding: PathEncoding = 'single'): string {
+  const uri = path
+    .split('/')
+    .map((seg) => escape(encoding === 'single' ? decodeSegment(seg) : seg))
+    .join('/');
   return uri.endsWith('/') ? uri : uri + '/';
 }
 
@@ -133,7 +147,7 @@ export function canonicalRequest(req: SignableRequest, signedHeaders: string[]):
   }
   return [
     req.method.toUpperCase(),
-    canonicalUri(req.path),
+    canonicalUri(req.path, req.pathEncoding),
     canonicalQuery(req.query),
     headerBlock,
     signedHeaders.join(';'),
@@ -206,6 +220,8 @@ export function verifySignature(
   lookupSecret: (ak: string) => string | undefined,
   now: Date,
   maxSkewSeconds: number = DEFAULT_MAX_SKEW_SECONDS,
+  /** Canonical path forms accepted; the second is tried only when the path carries a '%'. */
+  pathEncodings: readonly PathEncoding[] = ['single'],
 ): VerifyResult {
   const auth = parseAuthorization(headerValue(req.headers, 'authorization'));
   if (!auth) return { ok: false, code: 'APIG.0301', reason: 'missing or malformed SDK-HMAC-SHA256 Authorization header' };
@@ -219,11 +235,17 @@ export function verifySignature(
   }
   const sk = lookupSecret(auth.access);
   if (sk === undefined) return { ok: false, code: 'APIG.0301', reason: 'unknown access key' };
-  const expected = Buffer.from(signature(canonicalRequest(req, auth.signedHeaders), dateValue.trim(), sk), 'utf8');
   const given = Buffer.from(auth.signature, 'utf8');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, code: 'APIG.0301', reason: 'signature mismatch' };
+  let matched = false;
+  for (const pathEncoding of pathEncodings) {
+    if (pathEncoding !== pathEncodings[0] && !req.path.includes('%')) continue;
+    const expected = Buffer.from(signature(canonicalRequest({ ...req, pathEncoding }, auth.signedHeaders), dateValue.trim(), sk), 'utf8');
+    if (given.length === expected.length && timingSafeEqual(given, expected)) {
+      matched = true;
+      break;
+    }
   }
+  if (!matched) return { ok: false, code: 'APIG.0301', reason: 'signature mismatch' };
   if (Math.abs(now.getTime() - date.getTime()) > maxSkewSeconds * 1000) {
     return { ok: false, code: 'APIGW.0303', reason: `X-Sdk-Date ${dateValue} is more than ${maxSkewSeconds} s from server time` };
   }

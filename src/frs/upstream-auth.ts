@@ -51,7 +51,7 @@ export class UpstreamAuth {
         headers['x-sdk-content-sha256'] = 'UNSIGNED-PAYLOAD';
         signed['x-sdk-content-sha256'] = 'UNSIGNED-PAYLOAD';
       }
-      const added = signRequest({ method, path, query, headers: signed, bodySha256Hex: bodySha256 }, auth, new Date(this.clock.now()));
+      const added = signRequest({ method, path, query, headers: signed, bodySha256Hex: bodySha256, pathEncoding: this.config.upstream.pathEncoding }, auth, new Date(this.clock.now()));
       headers['x-sdk-date'] = added['X-Sdk-Date'];
       headers.authorization = added.Authorization;
       return;

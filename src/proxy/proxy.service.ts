@@ -13,7 +13,7 @@ import { errorCodeLabel, meterErrorBody, parseErrorCode } from '../frs/error-cod
 import { EMPTY_BODY_SHA256, sha256Hex } from '../frs/signer';
 import { UpstreamAuth } from '../frs/upstream-auth';
 import { AttemptOutcome, MetricsService, UNAUTHENTICATED_APP } from '../metrics/metrics.service';
-import { AppsService } from '../apps/apps.service';
+import { AppsService, receivedBody } from '../apps/apps.service';
 import { UsageService } from '../usage/usage.service';
 import { QuotaService } from '../quota/quota.service';
 import { LatencyTracker } from './latency-tracker';
@@ -96,9 +96,12 @@ export class ProxyService {
     const clientRequestId = req.headers['x-request-id'];
     const requestId = typeof clientRequestId === 'string' && clientRequestId !== '' ? clientRequestId : randomUUID();
 
-    const who = this.apps.authenticate(method, path, query, req.headers, body) ?? (await this.apps.authenticateAfterRefresh(method, path, query, req.headers, body));
-    if (!who) {
-      return this.reject(reply, startNs, UNAUTHENTICATED_APP, operation, 401, 'METER.0401', 'Missing or invalid application credentials: send X-Auth-Token with your frs-meter API key, or sign with your frs-meter AK/SK', 'client_error', requestId);
+    // Authenticate: a signed body is checked against the hash of the bytes received (once, lazily).
+    const received = receivedBody(body);
+    const who = this.apps.authenticate(method, path, query, req.headers, received) ?? (await this.apps.authenticateAfterRefresh(method, path, query, req.headers, received));
+    if (!who || 'refused' in who) {
+      const message = who?.refused ?? 'Missing or invalid application credentials: send X-Auth-Token with your frs-meter API key, or sign with your frs-meter AK/SK';
+      return this.reject(reply, startNs, UNAUTHENTICATED_APP, operation, 401, 'METER.0401', message, 'client_error', requestId);
     }
     const app = who.app;
     if (body.length > this.bodyLimit(operation)) {
