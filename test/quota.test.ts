@@ -10,16 +10,15 @@ import { MetricsService } from '../src/metrics/metrics.service';
 import { OperationName } from '../src/frs/operations';
 import { UsageRepository } from '../src/usage/usage.repository';
 import { UsageService } from '../src/usage/usage.service';
-import { CallPackagesRepository } from '../src/quota/call-packages.repository';
+import { CallPackagesRepository } from '../src/drawdown/call-packages.repository';
 import { CallPackagesService } from '../src/quota/call-packages.service';
-import { CostAttributionService } from '../src/quota/cost-attribution.service';
-import { DrawdownRunner } from '../src/quota/drawdown-runner';
-import { loadPriceTable } from '../src/quota/price-table';
-import { QpsPackagesRepository } from '../src/quota/qps-packages.repository';
+import { DrawdownService } from '../src/drawdown/drawdown.service';
+import { loadPriceTable } from '../src/drawdown/price-table';
+import { QpsPackagesRepository } from '../src/drawdown/qps-packages.repository';
 import { QuotaService } from '../src/quota/quota.service';
 import { QpsCoordinator } from '../src/quota/qps-coordination';
 import { parseCallPackage } from '../src/quota/quota.dto';
-import { UsageChunksRepository } from '../src/quota/usage-chunks.repository';
+import { buildDrawdown } from './support/drawdown';
 import { parseMetrics, sum } from './support/metrics';
 import { createTestDatabase } from './support/db';
 
@@ -33,7 +32,7 @@ interface World {
   usage: UsageService;
   quota: QuotaService;
   packages: CallPackagesService;
-  attribution: CostAttributionService;
+  attribution: DrawdownService;
   ds: DataSource;
 }
 
@@ -59,11 +58,11 @@ function world(start: string, env: Record<string, string> = {}, clock = new Manu
   const config = loadConfig({ ...ENV, ...env });
   const ds = opened.dataSource;
   const metrics = new MetricsService(config);
-  const usage = new UsageService(config, clock, new UsageRepository(ds), metrics);
   const qpsRepo = new QpsPackagesRepository(ds);
   const callRepo = new CallPackagesRepository(ds);
-  const runner = new DrawdownRunner(new UsageChunksRepository(ds), clock);
   const prices = config.usage.priceTableFile ? loadPriceTable(config.usage.priceTableFile) : undefined;
+  const drawdown = buildDrawdown(config, clock, ds, prices);
+  const usage = new UsageService(config, clock, new UsageRepository(ds), metrics, drawdown);
   return {
     config,
     clock,
@@ -71,8 +70,8 @@ function world(start: string, env: Record<string, string> = {}, clock = new Manu
     usage,
     ds,
     quota: new QuotaService(config, clock, metrics, qpsRepo, new QpsCoordinator(config, ds, metrics)),
-    packages: new CallPackagesService(config, clock, metrics, callRepo, qpsRepo, runner, usage),
-    attribution: new CostAttributionService(config, clock, callRepo, qpsRepo, runner, usage, prices),
+    packages: new CallPackagesService(config, clock, metrics, callRepo, drawdown),
+    attribution: drawdown,
   };
 }
 
@@ -103,7 +102,7 @@ describe('cost attribution', () => {
     const all = await w.attribution.attribute('2026-03');
     const fd = all.find((a) => a.operation === 'face_detect');
     const ld = all.find((a) => a.operation === 'live_detect');
-    expect(fd).toEqual({ operation: 'face_detect', valid_calls: 2001, qps_package: 0, call_package: 0, free_tier: 2000, pay_per_use: 1, estimated_cost: '0.0045', currency: 'CNY' });
+    expect(fd).toEqual({ operation: 'face_detect', valid_calls: 2001, qps_package: 0, call_package: 0, free_tier: 2000, pay_per_use: 1, qps_overflow: 0, possibly_billed: 0, estimated_cost: '0.0045', currency: 'CNY' });
     expect(ld).toMatchObject({ valid_calls: 7, free_tier: 0, pay_per_use: 7, estimated_cost: '0.0861' });
     expect(all.find((a) => a.operation === 'face_compare')).toMatchObject({ valid_calls: 0, estimated_cost: '0' });
     expect(all.some((a) => a.operation === 'face_list')).toBe(false);

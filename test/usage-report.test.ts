@@ -9,12 +9,8 @@ import { UsageRepository } from '../src/usage/usage.repository';
 import { UsageService } from '../src/usage/usage.service';
 import { UsageReportRepository } from '../src/usage/usage-report.repository';
 import { countsCell, UsageReportService } from '../src/usage/usage-report.service';
-import { CallPackagesRepository } from '../src/quota/call-packages.repository';
-import { CostAttributionService } from '../src/quota/cost-attribution.service';
-import { DrawdownRunner } from '../src/quota/drawdown-runner';
-import { parsePriceTable } from '../src/quota/price-table';
-import { QpsPackagesRepository } from '../src/quota/qps-packages.repository';
-import { UsageChunksRepository } from '../src/quota/usage-chunks.repository';
+import { parsePriceTable } from '../src/drawdown/price-table';
+import { buildDrawdown } from './support/drawdown';
 import { createTestDatabase } from './support/db';
 
 const ENV = { FRS_ENDPOINT: 'http://127.0.0.1:1', HUAWEICLOUD_SDK_AK: 'ak', HUAWEICLOUD_SDK_SK: 'sk', FRS_METER_SECRET_KEY: '0123456789abcdef' };
@@ -37,12 +33,10 @@ function build(clock: ManualClock) {
   const ds = opened.dataSource;
   const metrics = new MetricsService(config);
   const usageRepo = new UsageRepository(ds);
-  const usage = new UsageService(config, clock, usageRepo, metrics);
-  const qpsRepo = new QpsPackagesRepository(ds);
-  const callRepo = new CallPackagesRepository(ds);
   const prices = parsePriceTable({ currency: 'CNY', operations: { '*': [{ upTo: null, unitPrice: '0.01' }] } });
-  const attribution = new CostAttributionService(config, clock, callRepo, qpsRepo, new DrawdownRunner(new UsageChunksRepository(ds), clock), usage, prices);
-  return { usage, report: new UsageReportService(config, clock, usage, usageRepo, new UsageReportRepository(ds), attribution) };
+  const drawdown = buildDrawdown(config, clock, ds, prices);
+  const usage = new UsageService(config, clock, usageRepo, metrics, drawdown);
+  return { usage, report: new UsageReportService(config, clock, usage, new UsageReportRepository(ds), drawdown) };
 }
 
 describe('usage report', () => {
@@ -80,9 +74,10 @@ describe('usage report', () => {
       billable_calls: 1,
       free_calls_used: 1,
       free_calls_left: 1999,
+      possibly_billed: 0,
       errors: { 'FRS.0501': 1, 'METER.0401': 1 },
       upstream_errors: { 'FRS.0033': 1, 'FRS.0501': 2 },
-      attribution: { qps_package: 0, call_package: 0, free_tier: 1, pay_per_use: 0, estimated_cost: '0', currency: 'CNY' },
+      attribution: { qps_package: 0, call_package: 0, free_tier: 1, pay_per_use: 0, qps_overflow: 0, estimated_cost: '0', currency: 'CNY' },
     });
     expect(countsCell(fd!.upstream_errors)).toBe('FRS.0033:1;FRS.0501:2');
     expect(dec.operations.find((o) => o.operation === 'live_detect')).toMatchObject({
@@ -94,9 +89,10 @@ describe('usage report', () => {
     });
     expect(dec.totals).toMatchObject({ requests: 6, upstream_attempts: 7, successes: 4, billable_calls: 4, pay_per_use: 3, estimated_cost: '0.03', currency: 'CNY' });
     expect(dec.apps).toEqual([
-      { app: 'door', requests: 3, upstream_attempts: 3, billable_calls: 3, operations: { live_detect: { requests: 3, upstream_attempts: 3, billable_calls: 3 } } },
-      { app: 'scan', requests: 2, upstream_attempts: 4, billable_calls: 1, operations: { face_detect: { requests: 2, upstream_attempts: 4, billable_calls: 1 } } },
-      { app: 'unauthenticated', requests: 1, upstream_attempts: 0, billable_calls: 0, operations: { face_detect: { requests: 1, upstream_attempts: 0, billable_calls: 0 } } },
+      // door: 3 live_detect (no free calls) × 0.01 = 0.03; scan: its one valid call was free.
+      { app: 'door', requests: 3, upstream_attempts: 3, billable_calls: 3, estimated_cost: '0.03', operations: { live_detect: { requests: 3, upstream_attempts: 3, billable_calls: 3, estimated_cost: '0.03' } } },
+      { app: 'scan', requests: 2, upstream_attempts: 4, billable_calls: 1, estimated_cost: '0', operations: { face_detect: { requests: 2, upstream_attempts: 4, billable_calls: 1, estimated_cost: '0' } } },
+      { app: 'unauthenticated', requests: 1, upstream_attempts: 0, billable_calls: 0, estimated_cost: null, operations: { face_detect: { requests: 1, upstream_attempts: 0, billable_calls: 0, estimated_cost: null } } },
     ]);
 
     const nov = await report.report('2026-11');

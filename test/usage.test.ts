@@ -10,6 +10,7 @@ import { UsageBatch, UsageBuffer } from '../src/usage/usage.buffer';
 import { UsageRepository } from '../src/usage/usage.repository';
 import { UsageService } from '../src/usage/usage.service';
 import { createTestDatabase } from './support/db';
+import { buildDrawdown } from './support/drawdown';
 import { startStack, Stack } from './support/stack';
 import { scrape, sum } from './support/metrics';
 
@@ -73,7 +74,7 @@ describe('usage flush (repository)', () => {
     }
     const config = { usage: { billingTimezone: 'Asia/Shanghai', flushIntervalMs: 1000, freeTierCalls: 2000, freeTierScope: 'per_operation', freeTierExcluded: ['live_detect'], batchDeleteBillable: true }, server: { shutdownGraceMs: 1000 }, metrics: { durationBuckets: [1] } };
     const { MetricsService } = await import('../src/metrics/metrics.service');
-    const usage = new UsageService(config as never, clock, new Flaky(opened.dataSource), new MetricsService(config as never));
+    const usage = new UsageService(config as never, clock, new Flaky(opened.dataSource), new MetricsService(config as never), buildDrawdown(config as never, clock, opened.dataSource));
     for (let i = 0; i < 5; i++) usage.buffer.recordAttempt(clock.now(), 'app-b', 'face_compare', 200, 'none', 'success', true);
     await usage.flush();
     expect(usage.pendingEvents).toBe(5);

@@ -5,6 +5,7 @@ import { Module } from '@nestjs/common';
 import { CONFIG, Config } from '../config/config';
 import { Clock } from '../common/clock';
 import { QuotaModule } from '../quota/quota.module';
+import { DrawdownModule } from '../drawdown/drawdown.module';
 import { UsageCoreModule } from '../usage/usage-core.module';
 import { BssClient } from './bss-client';
 import { BillingRepository } from './billing.repository';
@@ -16,7 +17,7 @@ import { ReconciliationService } from './reconciliation.service';
 import { BillingController } from './billing.controller';
 
 @Module({
-  imports: [UsageCoreModule, QuotaModule],
+  imports: [DrawdownModule, UsageCoreModule, QuotaModule],
   controllers: [BillingController],
   providers: [
     { provide: BssClient, useFactory: (config: Config, clock: Clock) => createBssClient(config, clock), inject: [CONFIG, Clock] },

@@ -1,11 +1,11 @@
 // GET /admin/reconciliation/{month}: flushes this replica's usage, reads the stored bill and the
-// metered usage from one database snapshot, asks the quota module where each call's cost fell,
+// metered usage from one database snapshot, asks the drawdown engine where each call's cost fell,
 // and hands everything to the pure reconcile().
 
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, Config, isBillable } from '../config/config';
 import { OPERATIONS } from '../frs/operations';
-import { CostAttributionService } from '../quota/cost-attribution.service';
+import { DrawdownService } from '../drawdown/drawdown.service';
 import { UsageService } from '../usage/usage.service';
 import { BillingRepository } from './billing.repository';
 import { ReconciliationReport, reconcile } from './reconciliation';
@@ -15,13 +15,13 @@ export class ReconciliationService {
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly repo: BillingRepository,
-    private readonly attribution: CostAttributionService,
+    private readonly drawdown: DrawdownService,
     private readonly usage: UsageService,
   ) {}
 
   async report(month: string): Promise<ReconciliationReport> {
     await this.usage.flush();
-    const [inputs, attribution] = await Promise.all([this.repo.reconciliationInputs(month), this.attribution.attribute(month)]);
+    const [inputs, attribution] = await Promise.all([this.repo.reconciliationInputs(month), this.drawdown.attribute(month)]);
     const operations = OPERATIONS.filter((o) => isBillable(this.config, o.name)).map((o) => o.name);
     return reconcile(inputs, attribution, { month, operations });
   }

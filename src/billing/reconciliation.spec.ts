@@ -1,4 +1,4 @@
-import type { OperationAttribution } from '../quota/cost-attribution.service';
+import type { OperationAttribution } from '../drawdown/drawdown.service';
 import type { OperationName } from '../frs/operations';
 import type { BilledOperationRow, MonthRow, ReconciliationInputs } from './billing.repository';
 import { Money } from './money';
@@ -43,6 +43,8 @@ function attr(operation: string, valid: number, split: Partial<OperationAttribut
     call_package: 0,
     free_tier: 0,
     pay_per_use: valid,
+    qps_overflow: 0,
+    possibly_billed: 0,
     estimated_cost: null,
     currency: null,
     ...split,

@@ -4,7 +4,7 @@
 // app's metered valid calls, so the free calls (and call packages) are shared pro rata too, and
 // are rounded to the cent by largest remainder so that they add up exactly to the bill.
 
-import type { OperationAttribution } from '../quota/cost-attribution.service';
+import type { OperationAttribution } from '../drawdown/drawdown.service';
 import type { BillStatus } from './sync-plan';
 import type { ReconciliationInputs } from './billing.repository';
 import { Money, allocate, canonical, formatMoney } from './money';

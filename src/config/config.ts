@@ -100,7 +100,7 @@ export interface Config {
     readonly flushIntervalMs: number;
     readonly billingTimezone: string;
     readonly freeTierCalls: number;
-    readonly freeTierScope: 'per_operation' | 'pooled';
+    readonly freeTierScope: 'per_operation' | 'per_sub_service' | 'per_account';
     readonly freeTierExcluded: readonly OperationName[];
     readonly batchDeleteBillable: boolean;
     readonly drawdownOrder: readonly CostBucket[];
@@ -214,7 +214,7 @@ export function loadConfig(env: Env = process.env): Config {
     r.problem('FRS_METER_READONLY_TOKENS must not contain FRS_METER_ADMIN_TOKEN: one token, one scope');
   }
 
-  const excluded = r.list('FRS_METER_FREE_TIER_EXCLUDED', ['live_detect'], BILLABLE_OPERATION_NAMES) as OperationName[];
+  const excluded = r.list('FRS_METER_FREE_TIER_EXCLUDED', ['live_detect', 'live_detect_face'], BILLABLE_OPERATION_NAMES) as OperationName[];
   const drawdown = r.list('FRS_METER_DRAWDOWN_ORDER', COST_BUCKETS, COST_BUCKETS) as CostBucket[];
   if (new Set(drawdown).size !== COST_BUCKETS.length || drawdown.length !== COST_BUCKETS.length) {
     r.problem(`FRS_METER_DRAWDOWN_ORDER must name each of ${COST_BUCKETS.join(', ')} exactly once`);
@@ -307,7 +307,10 @@ export function loadConfig(env: Env = process.env): Config {
       flushIntervalMs: r.int('FRS_METER_FLUSH_INTERVAL_MS', 1_000, 50, 600_000),
       billingTimezone: r.timezone('BILLING_TIMEZONE', 'Asia/Shanghai'),
       freeTierCalls: r.int('FRS_METER_FREE_TIER_CALLS', 2_000, 0, 1_000_000_000),
-      freeTierScope: r.oneOf('FRS_METER_FREE_TIER_SCOPE', ['per_operation', 'pooled'] as const, 'per_operation'),
+      // Default per_account, live_detect and live_detect_face excluded: Huawei's billing page (the
+      // newer source) says each user gets 2,000 calls a month and excludes both liveness kinds;
+      // the older FAQ excludes action liveness only (billing-api.md §8). "pooled" is the old name.
+      freeTierScope: freeTierScope(r),
       freeTierExcluded: excluded,
       batchDeleteBillable: r.bool('FRS_METER_BATCH_DELETE_BILLABLE', true),
       drawdownOrder: drawdown,
@@ -347,6 +350,11 @@ export function loadConfig(env: Env = process.env): Config {
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+function freeTierScope(r: EnvReader): 'per_operation' | 'per_sub_service' | 'per_account' {
+  if (r.raw('FRS_METER_FREE_TIER_SCOPE') === 'pooled') return 'per_account';
+  return r.oneOf('FRS_METER_FREE_TIER_SCOPE', ['per_operation', 'per_sub_service', 'per_account'] as const, 'per_account');
 }
 
 function bssOperationMap(r: EnvReader): OperationMap {

@@ -1,26 +1,21 @@
-// Call packages: registration, balances and exhaustion forecasts. Nothing about the balance is
-// stored: it is total - used at registration - metered calls drawn since, replayed from
-// usage_counts by the drawdown engine (earliest expiry first, in the configured drawdown order),
-// so it survives restarts and counts every replica. Before a balance is computed this replica's
-// unflushed usage is flushed, so "now" includes the calls just made.
+// Call packages: registration, correction, removal, balances and exhaustion forecasts. Nothing
+// about the balance is stored: it is total - used (as of used_as_of) - metered calls drawn since,
+// from the drawdown engine (earliest expiry first, in the configured drawdown order), so it
+// survives restarts and counts every replica.
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CONFIG, Config } from '../config/config';
 import { Clock } from '../common/clock';
-import { billingMonthOf, monthRange } from '../common/billing-month';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationName } from '../frs/operations';
-import { UsageService } from '../usage/usage.service';
 import { badRequest } from '../admin/meter-error';
-import { CallPackageDef, chunkBounds, DrawdownEngine, meteredFrom, PackageBalance, qpsWindows } from './drawdown';
-import { DrawdownRunner } from './drawdown-runner';
-import { forecastExhaustion } from './forecast';
-import { CallPackagesRepository } from './call-packages.repository';
-import { QpsPackagesRepository } from './qps-packages.repository';
+import { CallPackageDef, meteredFrom, PackageBalance } from '../drawdown/engine';
+import { DrawdownService } from '../drawdown/drawdown.service';
+import { forecastExhaustion } from '../drawdown/forecast';
+import { CallPackagesRepository } from '../drawdown/call-packages.repository';
 import { CallPackageInput } from './quota.dto';
 
 const DAY = 86_400_000;
-const MINUTE = 60_000;
 /** Expired packages stay on /metrics this long, then only the admin API lists them. */
 const EXPOSE_EXPIRED_MS = 31 * DAY;
 /** Balances are recomputed at most this often for scrapes. */
@@ -52,7 +47,7 @@ export interface CallPackageView {
 export interface PackagesState {
   readonly at: number;
   readonly packages: CallPackageView[];
-  readonly balances: PackageBalance[];
+  readonly balances: readonly PackageBalance[];
 }
 
 @Injectable()
@@ -67,9 +62,7 @@ export class CallPackagesService {
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     private readonly repo: CallPackagesRepository,
-    private readonly qpsRepo: QpsPackagesRepository,
-    private readonly runner: DrawdownRunner,
-    private readonly usage: UsageService,
+    private readonly drawdown: DrawdownService,
   ) {
     metrics.onCollect(() => this.collect());
   }
@@ -97,45 +90,13 @@ export class CallPackagesService {
   }
 
   private async compute(): Promise<PackagesState> {
-    if (!this.usage.healthy) this.runner.invalidate();
-    await this.usage.flush();
-    const now = this.clock.now();
-    const defs = await this.repo.list();
-    if (defs.length === 0) return (this.last = { at: now, packages: [], balances: [] });
-    const tz = this.config.usage.billingTimezone;
-    const end = now - (now % MINUTE) + MINUTE;
-    const first = Math.min(...defs.map(meteredFrom));
-    // From the start of a billing month, so the free tier's state is right when it comes first.
-    const start = Math.min(first, monthRange(billingMonthOf(Math.min(first, now), tz), tz).start);
-    const windows = qpsWindows(await this.qpsRepo.overlapping(start, end));
-
-    // Burn-rate window per operation: the last forecastWindowDays, shorter when the packages
-    // covering the operation have not been metered that long.
-    const windowMs = this.config.packages.forecastWindowDays * DAY;
-    const demandFrom = new Map<OperationName, number>();
-    for (const p of defs) {
-      if (!(meteredFrom(p) <= now && now < p.expiresAt)) continue;
-      for (const op of p.operations) {
-        const from = Math.max(now - windowMs, meteredFrom(p));
-        demandFrom.set(op, Math.min(demandFrom.get(op) ?? Infinity, from));
-      }
-    }
-    const instants: number[] = [...demandFrom.values()];
-    for (const p of defs) instants.push(meteredFrom(p), p.expiresAt);
-    for (const w of windows) instants.push(w.from, w.to);
-    const engine = new DrawdownEngine(this.config, defs, windows, { demandFrom });
-    await this.runner.run(engine, chunkBounds(start, end, instants, tz));
-
-    const rates = new Map<OperationName, number>();
-    const windowDays = new Map<OperationName, number>();
-    for (const [op, from] of demandFrom) {
-      const span = now - from;
-      if (span <= 0) continue;
-      rates.set(op, (engine.demand.get(op) ?? 0) / span);
-      windowDays.set(op, span / DAY);
-    }
-    const forecasts = forecastExhaustion(engine.balances, rates, now);
-    const packages = engine.balances.map((b) => {
+    const state = await this.drawdown.state();
+    const now = state.at;
+    if (state.balances.length === 0) return (this.last = { at: now, packages: [], balances: [] });
+    const rates = state.offeredPerMs;
+    const windowDays = state.windowDays;
+    const forecasts = forecastExhaustion(state.balances, rates, now, { windows: state.windows, overflowPerMs: state.overflowPerMs });
+    const packages = state.balances.map((b) => {
       const p = b.def;
       const f = forecasts.get(p.id);
       const active = meteredFrom(p) <= now && now < p.expiresAt;
@@ -168,7 +129,7 @@ export class CallPackagesService {
       };
       return view;
     });
-    return (this.last = { at: now, packages, balances: engine.balances });
+    return (this.last = { at: now, packages, balances: state.balances });
   }
 
   private async collect(): Promise<void> {

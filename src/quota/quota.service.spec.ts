@@ -3,7 +3,7 @@ import { ManualClock } from '../common/clock';
 import { MetricsService } from '../metrics/metrics.service';
 import { QuotaService } from './quota.service';
 import { QpsCoordinator } from './qps-coordination';
-import { QpsPackage, QpsPackagesRepository } from './qps-packages.repository';
+import { QpsPackage, QpsPackagesRepository } from '../drawdown/qps-packages.repository';
 
 const ENV = { FRS_ENDPOINT: 'http://127.0.0.1:1', HUAWEICLOUD_SDK_AK: 'ak', HUAWEICLOUD_SDK_SK: 'sk', FRS_METER_SECRET_KEY: '0123456789abcdef' };
 

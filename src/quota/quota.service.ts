@@ -12,7 +12,7 @@ import { KNOWN_OPERATIONS, OPERATION_BY_NAME, OPERATIONS, OperationName } from '
 import { notFound } from '../admin/meter-error';
 import { QpsTracker } from './qps-tracker';
 import { QpsShaper, REFUSED } from './qps-shaper';
-import { QpsPackage, QpsPackagesRepository } from './qps-packages.repository';
+import { QpsPackage, QpsPackagesRepository } from '../drawdown/qps-packages.repository';
 import { QpsPackageInput } from './quota.dto';
 import { QpsCoordinator } from './qps-coordination';
 

@@ -1,12 +1,13 @@
-// The usage buffer, its flush loop and the stored monthly totals: what the proxy and the quota
-// module both need. The usage report lives in UsageModule, which also needs QuotaModule's cost
-// attribution, so this part is its own module to keep the two from importing each other.
+// The usage buffer, its flush loop and the stored monthly totals: what the proxy, the quota and
+// the billing module need. It hands its flush to the drawdown engine below it.
 
 import { Module } from '@nestjs/common';
+import { DrawdownModule } from '../drawdown/drawdown.module';
 import { UsageRepository } from './usage.repository';
 import { UsageService } from './usage.service';
 
 @Module({
+  imports: [DrawdownModule],
   providers: [UsageRepository, UsageService],
   exports: [UsageRepository, UsageService],
 })

@@ -10,11 +10,9 @@ import { Clock } from '../common/clock';
 import { billingMonthOf, MONTH_RE } from '../common/billing-month';
 import { OPERATIONS, OperationName } from '../frs/operations';
 import { badRequest } from '../admin/meter-error';
-import { CostAttributionService, OperationAttribution } from '../quota/cost-attribution.service';
+import { DrawdownService, FreeCalls, OperationAttribution } from '../drawdown/drawdown.service';
 import { UsageService } from './usage.service';
-import { UsageRepository } from './usage.repository';
 import { UsageReportRepository } from './usage-report.repository';
-import { FreeTierState, freeTierStates } from './free-tier';
 
 export interface OperationUsage {
   operation: string;
@@ -24,14 +22,20 @@ export interface OperationUsage {
   /** Upstream attempts answered 2xx. */
   successes: number;
   billable_calls: number;
-  /** Account-wide for the month (the free tier is per account), whatever the app filter. */
+  /**
+   * Account-wide for the month whatever the app filter, as the drawdown engine spent them (after
+   * QPS and call packages; possibly-billed attempts counted as used). Under a shared scope
+   * (per_sub_service, per_account) `used` is the whole scope's.
+   */
   free_calls_used: number;
   free_calls_left: number;
+  /** Attempts cut at the proxy's timeout, or with the connection lost, after the request was sent: FRS may have billed them. */
+  possibly_billed: number;
   /** Error codes of the answers clients got (FRS.xxxx passed through, METER.xxxx our own). */
   errors: Record<string, number>;
   /** Error codes of upstream attempts, retried ones included. */
   upstream_errors: Record<string, number>;
-  attribution: Omit<OperationAttribution, 'operation' | 'valid_calls'> | null;
+  attribution: Omit<OperationAttribution, 'operation' | 'valid_calls' | 'possibly_billed'> | null;
 }
 
 export interface AppUsage {
@@ -39,7 +43,9 @@ export interface AppUsage {
   requests: number;
   upstream_attempts: number;
   billable_calls: number;
-  operations: Record<string, { requests: number; upstream_attempts: number; billable_calls: number }>;
+  /** Estimated pay-per-use cost of the app's valid calls (the drawdown engine's; the reconciliation's share uses the same). */
+  estimated_cost: string | null;
+  operations: Record<string, { requests: number; upstream_attempts: number; billable_calls: number; estimated_cost: string | null }>;
 }
 
 export interface UsageReport {
@@ -50,6 +56,9 @@ export interface UsageReport {
   month_in_progress: boolean;
   generated_at: string;
   drawdown_order: readonly string[];
+  free_tier: { scope: string; calls: number; excluded: readonly string[] };
+  /** Possibly-billed attempts are counted as used in free calls left and package balances. */
+  conservative: true;
   totals: { requests: number; upstream_attempts: number; successes: number; billable_calls: number; pay_per_use: number; estimated_cost: string | null; currency: string | null };
   operations: OperationUsage[];
   apps: AppUsage[];
@@ -63,22 +72,21 @@ export class UsageReportService {
     @Inject(CONFIG) private readonly config: Config,
     private readonly clock: Clock,
     private readonly usage: UsageService,
-    private readonly usageRepo: UsageRepository,
     private readonly repo: UsageReportRepository,
-    private readonly attribution: CostAttributionService,
+    private readonly drawdown: DrawdownService,
   ) {}
 
   async report(month: string, app?: string): Promise<UsageReport> {
     if (!MONTH_RE.test(month)) throw badRequest(`month must be YYYY-MM, got ${JSON.stringify(month)}`);
     // This replica's last second of calls belongs in the report too.
     await this.usage.flush();
-    const [rows, apps, accountBillable, attribution] = await Promise.all([
-      this.repo.operationTotals(month, app),
-      this.repo.appTotals(month, app),
-      this.usageRepo.monthBillable(month),
-      this.attribution.attribute(month, app),
-    ]);
-    const free = new Map<string, FreeTierState>(freeTierStates(this.config, accountBillable).map((s) => [s.operation, s]));
+    const [rows, apps, state] = await Promise.all([this.repo.operationTotals(month, app), this.repo.appTotals(month, app), this.drawdown.state(month)]);
+    const attribution = this.drawdown.attributionOf(state, app);
+    // Free calls of that month: left now for the running month, what was left at its end for a past one.
+    const free = new Map<string, FreeCalls>(this.drawdown.freeCallsOf(state).map((f) => [f.operation, f]));
+    const accountAttribution = app === undefined ? attribution : this.drawdown.attributionOf(state);
+    const possibly = new Map(accountAttribution.map((a) => [a.operation as string, a.possibly_billed]));
+    const costs = this.drawdown.appCosts(state);
     const attributionByOp = new Map(attribution.map((a) => [a.operation, a]));
 
     const byOp = new Map<string, OperationUsage>();
@@ -97,11 +105,12 @@ export class UsageReportService {
           successes: 0,
           billable_calls: 0,
           free_calls_used: f?.used ?? 0,
-          free_calls_left: f?.remaining ?? 0,
+          free_calls_left: f?.left ?? 0,
+          possibly_billed: possibly.get(operation) ?? 0,
           errors: {},
           upstream_errors: {},
           attribution: a
-            ? { qps_package: a.qps_package, call_package: a.call_package, free_tier: a.free_tier, pay_per_use: a.pay_per_use, estimated_cost: a.estimated_cost, currency: a.currency }
+            ? { qps_package: a.qps_package, call_package: a.call_package, free_tier: a.free_tier, pay_per_use: a.pay_per_use, qps_overflow: a.qps_overflow, estimated_cost: a.estimated_cost, currency: a.currency }
             : null,
         };
         byOp.set(operation, e);
@@ -131,11 +140,13 @@ export class UsageReportService {
     const appMap = new Map<string, AppUsage>();
     for (const r of apps) {
       let a = appMap.get(r.app);
-      if (!a) appMap.set(r.app, (a = { app: r.app, requests: 0, upstream_attempts: 0, billable_calls: 0, operations: {} }));
+      if (!a) appMap.set(r.app, (a = { app: r.app, requests: 0, upstream_attempts: 0, billable_calls: 0, estimated_cost: null, operations: {} }));
       a.requests += r.requests;
       a.upstream_attempts += r.attempts;
       a.billable_calls += r.billable;
-      a.operations[r.operation] = { requests: r.requests, upstream_attempts: r.attempts, billable_calls: r.billable };
+      const cost = costs.get(r.app)?.get(r.operation as OperationName);
+      a.operations[r.operation] = { requests: r.requests, upstream_attempts: r.attempts, billable_calls: r.billable, estimated_cost: cost ? cost.toFixed() : null };
+      if (cost) a.estimated_cost = new Decimal(a.estimated_cost ?? 0).plus(cost).toFixed();
     }
 
     const priced = attribution.filter((a) => a.estimated_cost !== null);
@@ -148,6 +159,8 @@ export class UsageReportService {
       month_in_progress: billingMonthOf(now, this.config.usage.billingTimezone) === month,
       generated_at: new Date(now).toISOString(),
       drawdown_order: this.config.usage.drawdownOrder,
+      free_tier: { scope: this.config.usage.freeTierScope, calls: this.config.usage.freeTierCalls, excluded: this.config.usage.freeTierExcluded },
+      conservative: true,
       totals: {
         requests: sum((e) => e.requests),
         upstream_attempts: sum((e) => e.upstream_attempts),

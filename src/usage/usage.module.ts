@@ -1,14 +1,14 @@
 // Usage metering (buffer, flush, monthly totals) and the usage report at GET /admin/usage.
 
 import { Module } from '@nestjs/common';
-import { QuotaModule } from '../quota/quota.module';
+import { DrawdownModule } from '../drawdown/drawdown.module';
 import { UsageCoreModule } from './usage-core.module';
 import { UsageReportService } from './usage-report.service';
 import { UsageReportRepository } from './usage-report.repository';
 import { UsageController } from './usage.controller';
 
 @Module({
-  imports: [UsageCoreModule, QuotaModule],
+  imports: [UsageCoreModule, DrawdownModule],
   controllers: [UsageController],
   providers: [UsageReportService, UsageReportRepository],
   exports: [UsageCoreModule, UsageReportService],

@@ -12,7 +12,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { OPERATIONS } from '../frs/operations';
 import { batchBillable, UsageBatch, UsageBuffer } from './usage.buffer';
 import { UsageRepository } from './usage.repository';
-import { freeTierStates } from './free-tier';
+import { DrawdownService } from '../drawdown/drawdown.service';
 
 @Injectable()
 export class UsageService implements OnModuleInit, OnApplicationShutdown {
@@ -34,8 +34,10 @@ export class UsageService implements OnModuleInit, OnApplicationShutdown {
     private readonly clock: Clock,
     private readonly repo: UsageRepository,
     private readonly metrics: MetricsService,
+    private readonly drawdown: DrawdownService,
   ) {
     this.buffer = new UsageBuffer(config.usage.billingTimezone);
+    drawdown.useUsage(() => this.flush(), () => this.healthy);
     metrics.onCollect(() => this.collect());
   }
 
@@ -127,15 +129,20 @@ export class UsageService implements OnModuleInit, OnApplicationShutdown {
     return totals;
   }
 
-  private collect(): void {
+  private async collect(): Promise<void> {
     const m = this.metrics;
     const totals = this.monthBillable();
     for (const op of OPERATIONS) {
       if (op.billable) m.monthBillableCalls.set({ operation: op.name }, totals.get(op.name) ?? 0);
     }
-    for (const s of freeTierStates(this.config, totals)) {
-      m.freeCallsRemaining.set({ operation: s.operation }, s.remaining);
-      m.freeCallsTotal.set({ operation: s.operation }, s.allowance);
+    // Free calls left as the drawdown engine spent them (after QPS and call packages, possibly-billed
+    // calls counted as used); a scrape while the database is away keeps the last values.
+    const state = await this.drawdown.recent().catch(() => this.drawdown.lastState());
+    if (state) {
+      for (const f of this.drawdown.freeCallsOf(state)) {
+        m.freeCallsRemaining.set({ operation: f.operation }, f.left);
+        m.freeCallsTotal.set({ operation: f.operation }, f.allowance);
+      }
     }
     const month = billingMonthOf(this.clock.now(), this.config.usage.billingTimezone);
     m.monthEnd.set(monthRange(month, this.config.usage.billingTimezone).end / 1000);

@@ -8,7 +8,7 @@ import { monthRange } from '../../common/billing-month';
 import { BILLABLE_OPERATION_NAMES, OperationName } from '../../frs/operations';
 import { DEFAULT_OPERATION_MAP, EMULATOR_SERVICE_TYPE_CODE, resourceTypeCodes } from '../../billing/operation-map';
 import { Money, canonical } from '../../billing/money';
-import { PriceTable, parsePriceTable } from '../../quota/price-table';
+import { PriceTable, parsePriceTable } from '../../drawdown/price-table';
 import { SUMMARY_AMOUNT_FIELDS } from '../../billing/bill-normalize';
 
 export const BSS_TIME_ZONE = 'Asia/Shanghai';

@@ -12,7 +12,7 @@ import { MONTH_RE } from '../../common/billing-month';
 import { OPERATION_NAMES, OperationName } from '../../frs/operations';
 import { EMULATOR_SERVICE_TYPE_CODE } from '../../billing/operation-map';
 import { Money, canonical } from '../../billing/money';
-import { parsePriceTable } from '../../quota/price-table';
+import { parsePriceTable } from '../../drawdown/price-table';
 import type { EmulatorContext, EmulatorPlugin } from '../plugin';
 import { BillingRules, CALLS_MEASURE_ID, EMULATOR_REGION, EmulatedPackage, MonthBill, ResRecord, ServedCall, defaultRules, monthBill, packageStates } from './bss-billing';
 

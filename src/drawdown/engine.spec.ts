@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/config';
 import { monthRange } from '../common/billing-month';
-import { CallPackageDef, Chunk, chunkBounds, DrawdownEngine, Split } from './drawdown';
+import { CallPackageDef, Chunk, chunkBounds, DrawdownEngine, Split } from './engine';
 import { parsePriceTable } from './price-table';
 
 const ENV = { FRS_ENDPOINT: 'http://127.0.0.1:1', HUAWEICLOUD_SDK_AK: 'ak', HUAWEICLOUD_SDK_SK: 'sk', FRS_METER_SECRET_KEY: '0123456789abcdef' };
@@ -14,12 +14,14 @@ function minute(i: number, rows: Chunk['rows']): Chunk {
 }
 
 function total(engine: DrawdownEngine, op: string): Omit<Split, 'cost'> & { cost: string | null } {
-  const out = { qps_package: 0, call_package: 0, free_tier: 0, pay_per_use: 0, cost: null as string | null };
+  const out = { qps_package: 0, call_package: 0, free_tier: 0, pay_per_use: 0, qps_overflow: 0, possibly_billed: 0, cost: null as string | null };
   for (const s of engine.attribution.get(op as never)?.values() ?? []) {
     out.qps_package += s.qps_package;
     out.call_package += s.call_package;
     out.free_tier += s.free_tier;
     out.pay_per_use += s.pay_per_use;
+    out.qps_overflow += s.qps_overflow;
+    out.possibly_billed += s.possibly_billed;
     if (s.cost) out.cost = s.cost.plus(out.cost ?? 0).toFixed();
   }
   return out;
@@ -47,7 +49,7 @@ describe('DrawdownEngine', () => {
     expect(total(engine, 'face_compare')).toMatchObject({ free_tier: 2000, pay_per_use: 500 });
   });
 
-  it('shares one pool across operations when the free tier is pooled', () => {
+  it('shares one pool across operations when the free tier is pooled (the old name of per_account)', () => {
     const config = loadConfig({ ...ENV, FRS_METER_FREE_TIER_SCOPE: 'pooled' });
     const engine = new DrawdownEngine(config, [], [], { collect });
     engine.apply(minute(0, [{ operation: 'face_detect', app: 'a', n: 1500 }]));
@@ -123,6 +125,71 @@ describe('DrawdownEngine', () => {
     const rows = [{ operation: 'face_detect' as const, app: 'a', n: 3000 }, { operation: 'face_detect' as const, app: 'b', n: 3000 }];
     expect(packaged.needsDetail({ ...day, rows })).toBe(false);
     expect(new DrawdownEngine(config, [{ ...pkg, totalCalls: 5000 }], [], { collect }).needsDetail({ ...day, rows })).toBe(true);
+  });
+});
+
+describe('DrawdownEngine: free-tier scope, overflow, possibly-billed, marginal cost', () => {
+  it('per_account (the default) shares one allowance; per_sub_service shares it inside a catalogue sub-service', () => {
+    const account = new DrawdownEngine(loadConfig(ENV), [], [], { collect });
+    account.apply(minute(0, [{ operation: 'face_detect', app: 'a', n: 1500 }]));
+    account.apply(minute(1, [{ operation: 'face_compare', app: 'a', n: 1500 }]));
+    // 2,000 for the account: 1,500 to face_detect, the remaining 500 to face_compare.
+    expect(total(account, 'face_compare')).toMatchObject({ free_tier: 500, pay_per_use: 1000 });
+    expect(account.freeLeft('face_detect')).toBe(0);
+    // live_detect_face is excluded by default (Huawei's billing page excludes both liveness kinds).
+    expect(account.freeLeft('live_detect_face')).toBe(0);
+
+    const sub = new DrawdownEngine(loadConfig({ ...ENV, FRS_METER_FREE_TIER_SCOPE: 'per_sub_service' }), [], [], { collect });
+    sub.apply(minute(0, [{ operation: 'face_add', app: 'a', n: 1200 }, { operation: 'face_delete', app: 'a', n: 1000 }, { operation: 'face_detect', app: 'a', n: 100 }]));
+    // face_add and face_delete are both face_management: 2,000 between them (1,200 + 800); face_detect has its own.
+    expect(total(sub, 'face_delete')).toMatchObject({ free_tier: 800, pay_per_use: 200 });
+    expect(sub.freeLeft('face_add')).toBe(0);
+    expect(sub.freeLeft('face_detect')).toBe(1900);
+  });
+
+  it('finding 2: calls paid by the QPS package or a call package leave every free call', () => {
+    const config = loadConfig({ ...ENV, FRS_METER_FREE_TIER_SCOPE: 'per_operation' });
+    const pkg: CallPackageDef = { id: 'p', operations: ['face_compare'], totalCalls: 5000, usedCalls: 0, startsAt: MARCH.start, expiresAt: MARCH.end, registeredAt: MARCH.start };
+    const engine = new DrawdownEngine(config, [pkg], [{ operation: 'face_detect', from: MARCH.start, to: MARCH.end }], { collect });
+    engine.apply(minute(0, [{ operation: 'face_detect', app: 'a', n: 121 }, { operation: 'face_compare', app: 'a', n: 1900 }]));
+    expect(engine.freeLeft('face_detect')).toBe(2000);
+    expect(engine.freeLeft('face_compare')).toBe(2000);
+  });
+
+  it('calls over the QPS rate fall to the next step; possibly-billed attempts use allowances up but are no valid call', () => {
+    const config = loadConfig({ ...ENV, FRS_METER_FREE_TIER_CALLS: '12' });
+    const engine = new DrawdownEngine(config, [], [{ operation: 'face_detect', from: MARCH.start, to: MARCH.end }], { collect });
+    // 15 valid calls, 5 of them over the package's rate; then 10 valid + 3 possibly billed with no QPS package.
+    engine.apply(minute(0, [{ operation: 'face_detect', app: 'a', n: 15, overflow: 5 }]));
+    expect(total(engine, 'face_detect')).toMatchObject({ qps_package: 10, qps_overflow: 5, free_tier: 5, pay_per_use: 0 });
+    const after = new DrawdownEngine(config, [], [], { collect });
+    after.apply(minute(0, [{ operation: 'face_compare', app: 'a', n: 10, possibly: 3 }]));
+    // 12 free: 10 to the valid calls, 2 to possibly-billed ones (conservative), 1 possibly-billed one beyond.
+    expect(total(after, 'face_compare')).toMatchObject({ free_tier: 10, pay_per_use: 0, possibly_billed: 3 });
+    expect(after.freeLeft('face_compare')).toBe(0);
+  });
+
+  it('marginal cost: the first step with room pays the next call', () => {
+    const config = loadConfig({ ...ENV, FRS_METER_FREE_TIER_CALLS: '2' });
+    const prices = parsePriceTable({ currency: 'CNY', operations: { face_detect: [{ upTo: 3, unitPrice: '0.5' }, { upTo: null, unitPrice: '0.1' }] } });
+    const pkg: CallPackageDef = { id: 'p', operations: ['face_detect'], totalCalls: 1, usedCalls: 0, startsAt: MARCH.start, expiresAt: MARCH.end, registeredAt: MARCH.start };
+    const engine = new DrawdownEngine(config, [pkg], [{ operation: 'face_detect', from: MARCH.start + 60 * MIN, to: MARCH.end }], { collect, prices });
+    const t = MARCH.start + 5 * MIN;
+    expect(engine.marginal('face_detect', t)).toMatchObject({ bucket: 'call_package', packageId: 'p' });
+    engine.apply(minute(0, [{ operation: 'face_detect', app: 'a', n: 1 }]));
+    expect(engine.marginal('face_detect', t).bucket).toBe('free_tier');
+    engine.apply(minute(1, [{ operation: 'face_detect', app: 'a', n: 5 }]));
+    // 1 package + 2 free + 3 paid at 0.5: the next is the 4th paid call, 0.1.
+    expect(engine.marginal('face_detect', t).amount?.toFixed()).toBe('0.1');
+    expect(engine.marginal('face_detect', MARCH.start + 61 * MIN).bucket).toBe('qps_package');
+    expect(engine.marginal('face_detect', MARCH.start + 61 * MIN, true).bucket).toBe('pay_per_use');
+  });
+
+  it('finding 11: a package running out inside a one-row day is found to the minute, not at the day start', () => {
+    const config = loadConfig(ENV);
+    const pkg: CallPackageDef = { id: 'p', operations: ['face_detect'], totalCalls: 100, usedCalls: 0, startsAt: MARCH.start, expiresAt: MARCH.end, registeredAt: MARCH.start };
+    const engine = new DrawdownEngine(config, [pkg], [], { collect });
+    expect(engine.needsDetail({ from: MARCH.start, to: MARCH.start + 86_400_000, rows: [{ operation: 'face_detect', app: 'a', n: 150 }] })).toBe(true);
   });
 });
 

@@ -1,4 +1,4 @@
-import { CallPackageDef, PackageBalance } from './drawdown';
+import { CallPackageDef, PackageBalance } from './engine';
 import { forecastExhaustion } from './forecast';
 
 const DAY = 86_400_000;

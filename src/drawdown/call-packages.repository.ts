@@ -5,7 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DATA_SOURCE } from '../database/database';
 import { OperationName } from '../frs/operations';
-import { CallPackageDef } from './drawdown';
+import { CallPackageDef } from './engine';
 
 interface Row {
   id: string;

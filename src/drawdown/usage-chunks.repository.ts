@@ -5,7 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { DATA_SOURCE } from '../database/database';
 import { OperationName } from '../frs/operations';
-import { Chunk, ChunkRow, compareRows } from './drawdown';
+import { Chunk, ChunkRow, compareRows } from './engine';
 
 @Injectable()
 export class UsageChunksRepository {

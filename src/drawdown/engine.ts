@@ -1,6 +1,17 @@
-// Where each valid call's cost falls: QPS package, call package, free tier or pay-per-use, in the
-// configured drawdown order (FRS_METER_DRAWDOWN_ORDER). One engine serves both the call-package
-// balances (remaining, burn rate) and the monthly cost attribution, so the two always agree.
+// The drawdown engine: where each valid call's cost falls — QPS package, call package, free tier
+// or pay-per-use — in the configured drawdown order (FRS_METER_DRAWDOWN_ORDER; Huawei's is QPS
+// package → call package → pay-per-use, and the free calls are the first pay-per-use calls of the
+// month, hence the default qps_package,call_package,free_tier,pay_per_use). It is the one place
+// every accounting number comes from: free calls left, call-package balances and burn rates,
+// per-app attribution and cost, the marginal cost of the next call, and the inputs of forecasts.
+// Nothing else may recompute any of these (SPEC: one truth per number).
+//
+// Two kinds of calls besides valid ones enter it: calls over a QPS package's per-second rate
+// (`overflow`, counted on the hot path per sliding 1-second window) are not covered by the package
+// and fall to the next step; possibly-billed attempts (cut at the proxy's timeout or with the
+// connection lost after the request was sent) go through the same steps after the valid calls of
+// their row, so free calls left and package balances take the conservative view — a possibly
+// billed call is counted as used — without ever being charged to an app as a valid call.
 //
 // Input is metered usage in time order, as chunks: spans of time with the billable calls per
 // (operation, app) inside them. Chunk edges include every instant at which something changes
@@ -17,7 +28,7 @@ import Decimal from 'decimal.js';
 import { Config, CostBucket } from '../config/config';
 import { billingMonthOf, monthRange, nextMonth } from '../common/billing-month';
 import { OPERATIONS, OperationName } from '../frs/operations';
-import { freeTierEligible } from '../usage/free-tier';
+import { freeTierEligible, freeTierKey } from './free-tier';
 import { PriceTable } from './price-table';
 
 const MINUTE = 60_000;
@@ -51,7 +62,12 @@ export function qpsWindows(packages: readonly { operation: OperationName; starts
 export interface ChunkRow {
   readonly operation: OperationName;
   readonly app: string;
+  /** Valid (billable, 2xx) calls. */
   readonly n: number;
+  /** Of `n`, calls over the QPS package's rate in their 1-second window: not covered by it. */
+  readonly overflow?: number;
+  /** Possibly-billed attempts (not in `n`): drawn after the valid calls, never charged to the app. */
+  readonly possibly?: number;
 }
 
 /** Billable calls whose minute starts in [from, to); rows in catalogue order, then app. */
@@ -66,8 +82,25 @@ export interface Split {
   call_package: number;
   free_tier: number;
   pay_per_use: number;
-  /** Estimated pay-per-use cost; null when the price table has no price for the operation. */
+  /** Valid calls over the QPS package's rate (they are in the later buckets, not in qps_package). */
+  qps_overflow: number;
+  /** Possibly-billed attempts drawn (conservatively) after the valid calls; not in the buckets above. */
+  possibly_billed: number;
+  /** Estimated pay-per-use cost of the valid calls; null when the price table has no price for the operation. */
   cost: Decimal | null;
+}
+
+export function emptySplit(): Split {
+  return { qps_package: 0, call_package: 0, free_tier: 0, pay_per_use: 0, qps_overflow: 0, possibly_billed: 0, cost: null };
+}
+
+/** What the next call of an operation would cost, and which step would pay for it. */
+export interface Marginal {
+  readonly bucket: CostBucket;
+  /** The price-table amount (0 for package and free calls); null when the operation is unpriced. */
+  readonly amount: Decimal | null;
+  /** When bucket is call_package: the package it would be drawn from. */
+  readonly packageId?: string;
 }
 
 export interface PackageBalance {
@@ -112,10 +145,15 @@ export class DrawdownEngine {
   readonly attribution = new Map<OperationName, Map<string, Split>>();
   /** Calls per operation that reached the call-package stage since demandFrom. */
   readonly demand = new Map<OperationName, number>();
+  /** Valid and possibly-billed calls per operation since demandFrom, whatever paid for them (forecasts). */
+  readonly offered = new Map<OperationName, number>();
+  /** Of those, valid calls over the QPS package's rate (what reaches call packages while a QPS package is in force). */
+  readonly offeredOverflow = new Map<OperationName, number>();
 
   private month = '';
-  private readonly freeUsed = new Map<OperationName, number>();
-  private pooledUsed = 0;
+  /** Free calls used this month per free-tier scope key (operation, sub-service or account). */
+  private readonly freeUsed = new Map<string, number>();
+  private collectedFreeUsed?: Map<string, number>;
   /** Position in the month of the last valid / pay-per-use call per operation (price tiers). */
   private readonly validCount = new Map<OperationName, number>();
   private readonly payCount = new Map<OperationName, number>();
@@ -137,14 +175,14 @@ export class DrawdownEngine {
    * Found by a dry run of the chunk on a snapshot of the state.
    */
   needsDetail(chunk: Chunk): boolean {
-    if (chunk.to - chunk.from <= MINUTE || chunk.rows.length < 2) return false;
+    if (chunk.to - chunk.from <= MINUTE) return false;
     this.enterMonth(chunk.from);
     const before = this.snapshot();
     this.distribute(chunk, false);
     const amount = this.config.usage.freeTierCalls;
+    // A package running out needs the minute even for a single row: exhausted_at is reported to the minute.
     let runsOut = this.balances.some((b, i) => before.remaining[i] > 0 && b.remaining === 0);
-    if (!runsOut && this.config.usage.freeTierScope === 'pooled') runsOut = before.pooledUsed < amount && this.pooledUsed >= amount;
-    if (!runsOut) for (const [op, used] of this.freeUsed) if ((before.freeUsed.get(op) ?? 0) < amount && used >= amount) runsOut = true;
+    if (!runsOut && chunk.rows.length > 1) for (const [k, used] of this.freeUsed) if ((before.freeUsed.get(k) ?? 0) < amount && used >= amount) runsOut = true;
     this.restore(before);
     return runsOut;
   }
@@ -155,10 +193,11 @@ export class DrawdownEngine {
       drawn: this.balances.map((b) => b.drawn),
       exhaustedAt: this.balances.map((b) => b.exhaustedAt),
       freeUsed: new Map(this.freeUsed),
-      pooledUsed: this.pooledUsed,
       validCount: new Map(this.validCount),
       payCount: new Map(this.payCount),
       demand: new Map(this.demand),
+      offered: new Map(this.offered),
+      offeredOverflow: new Map(this.offeredOverflow),
     };
   }
 
@@ -176,7 +215,8 @@ export class DrawdownEngine {
     put(this.validCount, s.validCount);
     put(this.payCount, s.payCount);
     put(this.demand, s.demand);
-    this.pooledUsed = s.pooledUsed;
+    put(this.offered, s.offered);
+    put(this.offeredOverflow, s.offeredOverflow);
   }
 
   apply(chunk: Chunk): void {
@@ -188,26 +228,44 @@ export class DrawdownEngine {
     const t = chunk.from;
     const collecting = record && this.opts.collect !== undefined && t >= this.opts.collect.from && t < this.opts.collect.to;
     for (const row of chunk.rows) {
-      if (row.n <= 0) continue;
-      const split: Split = { qps_package: 0, call_package: 0, free_tier: 0, pay_per_use: 0, cost: null };
-      let n = row.n;
+      const possibly = row.possibly ?? 0;
+      if (row.n <= 0 && possibly <= 0) continue;
+      const split = emptySplit();
       const op = row.operation;
+      const overflow = Math.min(row.n, row.overflow ?? 0);
+      let n = row.n;
       for (const bucket of this.config.usage.drawdownOrder) {
         if (n === 0) break;
-        const took = this.take(bucket, op, t, n, split);
-        n -= took;
+        n -= this.take(bucket, op, t, n, overflow, split);
+      }
+      if (this.qpsCovered(op, t)) split.qps_overflow = overflow;
+      const since = this.opts.demandFrom?.get(op);
+      if (since !== undefined && t >= since) {
+        this.offered.set(op, (this.offered.get(op) ?? 0) + row.n + possibly);
+        this.offeredOverflow.set(op, (this.offeredOverflow.get(op) ?? 0) + overflow);
       }
       this.validCount.set(op, (this.validCount.get(op) ?? 0) + row.n);
+      if (possibly > 0) {
+        // Same steps, on a scratch split: they use allowances up, but are no valid call of the app.
+        const scratch = emptySplit();
+        let p = possibly;
+        for (const bucket of this.config.usage.drawdownOrder) {
+          if (p === 0) break;
+          p -= this.take(bucket, op, t, p, 0, scratch, true);
+        }
+        split.possibly_billed = possibly;
+      }
       if (collecting) this.addSplit(op, row.app, split);
     }
   }
 
-  private take(bucket: CostBucket, op: OperationName, t: number, n: number, split: Split): number {
+  private take(bucket: CostBucket, op: OperationName, t: number, n: number, overflow: number, split: Split, unpriced = false): number {
     switch (bucket) {
       case 'qps_package': {
         if (!this.qpsCovered(op, t)) return 0;
-        split.qps_package += n;
-        return n;
+        const k = n - Math.min(n, overflow);
+        split.qps_package += k;
+        return k;
       }
       case 'call_package': {
         const since = this.opts.demandFrom?.get(op);
@@ -220,25 +278,23 @@ export class DrawdownEngine {
           b.remaining -= k;
           b.drawn += k;
           took += k;
-          if (b.remaining === 0) b.exhaustedAt = t;
+          if (b.remaining === 0 && b.exhaustedAt === undefined) b.exhaustedAt = t;
         }
         split.call_package += took;
         return took;
       }
       case 'free_tier': {
         if (!freeTierEligible(this.config, op)) return 0;
-        const amount = this.config.usage.freeTierCalls;
-        const pooled = this.config.usage.freeTierScope === 'pooled';
-        const used = pooled ? this.pooledUsed : (this.freeUsed.get(op) ?? 0);
-        const k = Math.min(n, Math.max(0, amount - used));
-        if (pooled) this.pooledUsed += k;
-        else this.freeUsed.set(op, used + k);
+        const key = freeTierKey(this.config, op);
+        const used = this.freeUsed.get(key) ?? 0;
+        const k = Math.min(n, Math.max(0, this.config.usage.freeTierCalls - used));
+        this.freeUsed.set(key, used + k);
         split.free_tier += k;
         return k;
       }
       case 'pay_per_use': {
         const prices = this.opts.prices;
-        if (prices) {
+        if (prices && !unpriced) {
           const basis = prices.tierBasis === 'valid_calls' ? (this.validCount.get(op) ?? 0) + this.nonPayTaken(split) : (this.payCount.get(op) ?? 0);
           split.cost = prices.cost(op, basis + 1, n);
         }
@@ -266,6 +322,8 @@ export class DrawdownEngine {
     acc.call_package += s.call_package;
     acc.free_tier += s.free_tier;
     acc.pay_per_use += s.pay_per_use;
+    acc.qps_overflow += s.qps_overflow;
+    acc.possibly_billed += s.possibly_billed;
     if (s.cost !== null) acc.cost = (acc.cost ?? new Decimal(0)).plus(s.cost);
   }
 
@@ -281,11 +339,69 @@ export class DrawdownEngine {
   private enterMonth(t: number): void {
     const month = billingMonthOf(t, this.config.usage.billingTimezone);
     if (month === this.month) return;
+    if (this.month !== '' && this.month === this.collectMonth()) this.collectedFreeUsed = new Map(this.freeUsed);
     this.month = month;
     this.freeUsed.clear();
-    this.pooledUsed = 0;
     this.validCount.clear();
     this.payCount.clear();
+  }
+
+  /** Moves the engine's month to the one of `t` (after the last chunk): a new month starts with its free calls. */
+  advanceTo(t: number): void {
+    this.enterMonth(t);
+  }
+
+  private collectMonth(): string | undefined {
+    return this.opts.collect ? billingMonthOf(this.opts.collect.from, this.config.usage.billingTimezone) : undefined;
+  }
+
+  /** Free-call use of the collected month: live while the engine is in it, as it ended once past, none before it started. */
+  private collectedFree(): ReadonlyMap<string, number> {
+    if (this.opts.collect === undefined || this.month === this.collectMonth()) return this.freeUsed;
+    return this.collectedFreeUsed ?? new Map();
+  }
+
+  /** Free calls the operation may still use in the collected month (0 when it gets none), after everything applied. */
+  freeLeft(op: OperationName): number {
+    if (!freeTierEligible(this.config, op)) return 0;
+    return Math.max(0, this.config.usage.freeTierCalls - this.freeUsedBy(op));
+  }
+
+  /** Free calls used in the collected month by the scope the operation belongs to (shared when the scope is shared). */
+  freeUsedBy(op: OperationName): number {
+    if (!freeTierEligible(this.config, op)) return 0;
+    return this.collectedFree().get(freeTierKey(this.config, op)) ?? 0;
+  }
+
+  /**
+   * The cost of the next valid call of `op` at `t` (at or after the last chunk applied): the
+   * first step of the drawdown order that still has room pays for it. `overQps` says the call
+   * would be over the QPS package's rate in its second (the hot path knows; default: not).
+   */
+  marginal(op: OperationName, t: number, overQps = false): Marginal {
+    this.enterMonth(t);
+    for (const bucket of this.config.usage.drawdownOrder) {
+      switch (bucket) {
+        case 'qps_package':
+          if (!overQps && this.qpsCovered(op, t)) return { bucket, amount: new Decimal(0) };
+          break;
+        case 'call_package': {
+          const b = this.balances.find((x) => x.remaining > 0 && x.def.operations.includes(op) && this.packageValid(x.def, t));
+          if (b) return { bucket, amount: new Decimal(0), packageId: b.def.id };
+          break;
+        }
+        case 'free_tier':
+          if (freeTierEligible(this.config, op) && (this.freeUsed.get(freeTierKey(this.config, op)) ?? 0) < this.config.usage.freeTierCalls) return { bucket, amount: new Decimal(0) };
+          break;
+        case 'pay_per_use': {
+          const prices = this.opts.prices;
+          if (!prices) return { bucket, amount: null };
+          const basis = prices.tierBasis === 'valid_calls' ? (this.validCount.get(op) ?? 0) : (this.payCount.get(op) ?? 0);
+          return { bucket, amount: prices.cost(op, basis + 1, 1) };
+        }
+      }
+    }
+    return { bucket: 'pay_per_use', amount: null };
   }
 }
 

@@ -6,7 +6,7 @@
 
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock';
-import { Chunk, DrawdownEngine } from './drawdown';
+import { Chunk, DrawdownEngine } from './engine';
 import { UsageChunksRepository } from './usage-chunks.repository';
 
 /** Usage older than this is assumed complete in the database (flushes run every second). */
