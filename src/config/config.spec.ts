@@ -24,7 +24,8 @@ describe('loadConfig', () => {
     expect(c.server.port).toBe(8080);
     expect(c.usage.billingTimezone).toBe('Asia/Shanghai');
     expect(c.usage.freeTierCalls).toBe(2000);
-    expect(c.usage.freeTierExcluded).toEqual(['live_detect']);
+    expect(c.usage.freeTierExcluded).toEqual(['live_detect', 'live_detect_face']);
+    expect(c.usage.freeTierScope).toBe('per_account');
     expect(c.usage.flushIntervalMs).toBe(1000);
     expect(c.usage.drawdownOrder).toEqual(['qps_package', 'call_package', 'free_tier', 'pay_per_use']);
     expect(c.upstream.auth).toEqual({ kind: 'aksk', ak: 'AK', sk: 'SK' });
