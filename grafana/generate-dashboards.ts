@@ -438,6 +438,17 @@ function operationsDashboard(t: Thresholds): dashboard.Dashboard {
     description: `Peak / quota as each replica computes it (frs_qps_saturation_ratio); the dashed line is the FrsQpsSaturationHigh limit (${pct(t.qpsSaturation.ratio)}).`,
     targets: [{ expr: `max by (operation) (frs_qps_saturation_ratio{${op}})`, legend: '{{operation}}' }],
   });
+  l.add({
+    type: 'timeseries', title: 'FRS rate-limit headers vs our counts', w: 24, h: 8, unit: 'short', min: 0,
+    description: 'What FRS said in its last answer per operation (X-ratelimit, documented as the total flow-control quota; X-ratelimit-used, documented as "remaining requests"; the window from X-ratelimit-window) beside our own upstream attempts over one such window at the current rate, and our QPS quota × the window (dashed). The headers\' exact meaning is uncertain, so this is for comparison, never alerted on. Empty while FRS sends no such headers.',
+    targets: [
+      { expr: `max by (operation) (frs_upstream_ratelimit{${op}})`, legend: '{{operation}} X-ratelimit' },
+      { expr: `max by (operation) (frs_upstream_ratelimit_used{${op}})`, legend: '{{operation}} X-ratelimit-used' },
+      { expr: `sum by (operation) (rate(frs_upstream_attempts_total{${op}, outcome=~"success|client_error|server_error|throttled"}[$__rate_interval])) * on (operation) max by (operation) (frs_upstream_ratelimit_window_seconds{${op}})`, legend: '{{operation}} our attempts per window (current rate)' },
+      { expr: `max by (operation) (frs_qps_quota{${op}}) * on (operation) max by (operation) (frs_upstream_ratelimit_window_seconds{${op}})`, legend: '{{operation}} our QPS quota × window' },
+    ],
+    overrides: [dashed('.*quota × window')],
+  });
 
   l.row('Usage buffer');
   l.add({

@@ -413,7 +413,9 @@ class Emulator implements ControlApi {
     if (!auth.ok) return fail(auth.status, auth.code, auth.message);
     credential = auth.method === 'aksk' ? { accessKey: auth.accessKey } : { token: 'token' };
 
-    if (!this.qps.admit(operation)) {
+    const admitted = this.qps.admit(operation);
+    for (const [name, value] of Object.entries(this.qps.rateLimitHeaders(operation))) res.setHeader(name, value);
+    if (!admitted) {
       return fail(429, 'FRS.0033', `The number of requests exceeds the QPS limit of ${this.qps.get()[operation]} for ${operation}.`);
     }
     const latencyMs = this.latency.sampleMs(operation);

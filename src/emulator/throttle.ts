@@ -31,6 +31,8 @@ export class QpsLimiter {
   private readonly limits = {} as Record<OperationName, number>;
   /** Accept times per operation, oldest first. */
   private readonly accepted = new Map<OperationName, number[]>();
+  /** Accepted calls per operation in the current minute: the figures behind the X-ratelimit headers. */
+  private readonly minute = new Map<OperationName, { start: number; used: number }>();
 
   constructor(initial?: Partial<Record<OperationName, number>>) {
     for (const op of OPERATION_NAMES) this.limits[op] = OPERATION_BY_NAME[op].defaultQps;
@@ -56,6 +58,25 @@ export class QpsLimiter {
     if (expired > 0) times.splice(0, expired);
     if (times.length >= this.limits[op]) return false;
     times.push(t);
+    const m = this.minuteOf(op, t);
+    m.used++;
     return true;
+  }
+
+  /**
+   * FRS documents response headers `X-ratelimit` (total quota), `X-ratelimit-used` (described as
+   * remaining) and `X-ratelimit-window` (minute/hour/day) without saying how they relate to the
+   * per-second limit. The emulator's reading, one of several possible: a one-minute window whose
+   * quota is the per-second limit × 60, and `used` as the calls accepted in it so far.
+   */
+  rateLimitHeaders(op: OperationName): Record<string, string> {
+    const m = this.minuteOf(op, performance.now());
+    return { 'X-ratelimit': String(this.limits[op] * 60), 'X-ratelimit-used': String(m.used), 'X-ratelimit-window': 'minute' };
+  }
+
+  private minuteOf(op: OperationName, t: number): { start: number; used: number } {
+    let m = this.minute.get(op);
+    if (!m || t - m.start >= 60_000) this.minute.set(op, (m = { start: t, used: 0 }));
+    return m;
   }
 }

@@ -41,3 +41,22 @@ describe('metrics exposition', () => {
     expect(text.body).not.toContain(' # {');
   });
 });
+
+describe("FRS's rate-limit headers", () => {
+  test('exported per operation as they come; minute/hour/day become seconds; junk is skipped', async () => {
+    const metrics = service();
+    const m = new ProxyMetrics(metrics);
+    m.rateLimit('face_detect', { 'x-ratelimit': '600', 'x-ratelimit-used': '42', 'x-ratelimit-window': 'minute' });
+    m.rateLimit('face_compare', { 'x-ratelimit': '5000', 'x-ratelimit-used': 'lots', 'x-ratelimit-window': 'Hour' });
+    m.rateLimit('face_search', {});
+    const { body } = await metrics.scrape();
+    const lines = body.split('\n').filter((l) => l.startsWith('frs_upstream_ratelimit'));
+    expect(lines.sort()).toEqual([
+      'frs_upstream_ratelimit_used{operation="face_detect"} 42',
+      'frs_upstream_ratelimit_window_seconds{operation="face_compare"} 3600',
+      'frs_upstream_ratelimit_window_seconds{operation="face_detect"} 60',
+      'frs_upstream_ratelimit{operation="face_compare"} 5000',
+      'frs_upstream_ratelimit{operation="face_detect"} 600',
+    ]);
+  });
+});

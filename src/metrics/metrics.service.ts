@@ -54,6 +54,9 @@ export class MetricsService {
   readonly billingMonthFinal: Gauge<'bill_cycle'>;
   readonly reconciliationDifference: Gauge<'bill_cycle' | 'operation'>;
   readonly upstreamPool: Gauge<'state'>;
+  readonly upstreamRateLimit: Gauge<'operation'>;
+  readonly upstreamRateLimitUsed: Gauge<'operation'>;
+  readonly upstreamRateLimitWindow: Gauge<'operation'>;
 
   constructor(config: Pick<Config, 'metrics'>) {
     const registers = [this.registry];
@@ -98,6 +101,13 @@ export class MetricsService {
     this.billingMonthFinal = new Gauge({ name: 'frs_billing_month_final', help: '1 when the stored bill month is final, 0 while provisional', labelNames: ['bill_cycle'], registers });
     this.reconciliationDifference = new Gauge({ name: 'frs_reconciliation_difference_calls', help: 'Metered minus billed calls per bill cycle and operation', labelNames: ['bill_cycle', 'operation'], registers });
     this.upstreamPool = new Gauge({ name: 'frs_upstream_pool_connections', help: 'Upstream connection pool state (read at scrape time)', labelNames: ['state'], registers });
+
+    // FRS's X-ratelimit* response headers as last seen, exported as they come because what they
+    // count is not documented precisely (docs/operations.md): compared with our own counts on a
+    // dashboard, never alerted on.
+    this.upstreamRateLimit = new Gauge({ name: 'frs_upstream_ratelimit', help: 'X-ratelimit on the last FRS answer per operation (documented as the total flow-control quota; meaning uncertain)', labelNames: ['operation'], registers });
+    this.upstreamRateLimitUsed = new Gauge({ name: 'frs_upstream_ratelimit_used', help: 'X-ratelimit-used on the last FRS answer per operation (documented as "remaining requests"; meaning uncertain)', labelNames: ['operation'], registers });
+    this.upstreamRateLimitWindow = new Gauge({ name: 'frs_upstream_ratelimit_window_seconds', help: 'X-ratelimit-window on the last FRS answer per operation, in seconds (minute 60, hour 3600, day 86400)', labelNames: ['operation'], registers });
 
     collectDefaultMetrics({ register: this.registry });
     this.precreate();

@@ -6,6 +6,10 @@ import { AttemptOutcome, EXEMPLAR_ID_MAX, MetricsService } from '../metrics/metr
 
 type Inc = { inc(v?: number): void };
 type Obs = { observe(v: number): void };
+type Set = { set(v: number): void };
+
+/** X-ratelimit-window values FRS documents (minute, hour, day), in seconds; a number is taken as seconds. */
+const WINDOW_SECONDS: Readonly<Record<string, number>> = { minute: 60, hour: 3600, day: 86_400 };
 
 export class ProxyMetrics {
   private readonly requests = new Map<string, Inc>();
@@ -16,6 +20,7 @@ export class ProxyMetrics {
   private readonly bounds: readonly number[];
   private readonly upstreamDurations = new Map<string, Obs>();
   private readonly overheads = new Map<string, Obs>();
+  private readonly rateLimits = new Map<string, [Set, Set, Set]>();
 
   constructor(private readonly metrics: MetricsService) {
     this.bounds = (metrics.requestDuration as unknown as { upperBounds: number[] }).upperBounds;
@@ -54,6 +59,26 @@ export class ProxyMetrics {
   attempt(operation: string, outcome: AttemptOutcome, seconds: number): void {
     child(this.attempts, `${operation}\u0000${outcome}`, this.metrics.upstreamAttempts, [operation, outcome]).inc();
     child(this.upstreamDurations, operation, this.metrics.upstreamDuration, [operation]).observe(seconds);
+  }
+
+  /** FRS's rate-limit headers, when an answer carries them; values that are not numbers are skipped. */
+  rateLimit(operation: string, headers: Record<string, string | string[] | undefined>): void {
+    const limit = headers['x-ratelimit'];
+    const used = headers['x-ratelimit-used'];
+    const window = headers['x-ratelimit-window'];
+    if (limit === undefined && used === undefined && window === undefined) return;
+    let g = this.rateLimits.get(operation);
+    if (g === undefined) {
+      g = [this.metrics.upstreamRateLimit.labels(operation), this.metrics.upstreamRateLimitUsed.labels(operation), this.metrics.upstreamRateLimitWindow.labels(operation)];
+      this.rateLimits.set(operation, g);
+    }
+    const n = (v: string | string[] | undefined): number => (typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN);
+    const l = n(limit);
+    const u = n(used);
+    const w = typeof window === 'string' ? (WINDOW_SECONDS[window.trim().toLowerCase()] ?? n(window)) : NaN;
+    if (Number.isFinite(l)) g[0].set(l);
+    if (Number.isFinite(u)) g[1].set(u);
+    if (Number.isFinite(w)) g[2].set(w);
   }
 
   billable(app: string, operation: string): void {

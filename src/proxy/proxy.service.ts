@@ -203,6 +203,7 @@ export class ProxyService {
       const outcome: AttemptOutcome = status < 400 ? 'success' : status === 429 ? 'throttled' : status < 500 ? 'client_error' : 'server_error';
       // A completed attempt is a latency sample; an abandoned one is not (it would feed its own timeout).
       this.latency.record(operation.name, seconds, now);
+      this.m.rateLimit(operation.name, response.headers);
       result = { response, outcome, errorCode, upstreamSeconds: seconds };
     } catch (err) {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

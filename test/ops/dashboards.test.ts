@@ -252,6 +252,9 @@ describe('query helpers', () => {
       'frs_month_end_timestamp_seconds',
       'frs_qps_shaped_total',
       'frs_upstream_pool_connections',
+      'frs_upstream_ratelimit',
+      'frs_upstream_ratelimit_used',
+      'frs_upstream_ratelimit_window_seconds',
     ]);
     for (const n of names) {
       expect(n).toMatch(/^frs_[a-z0-9_]+$/);

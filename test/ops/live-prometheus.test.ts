@@ -191,6 +191,16 @@ describeLive('dashboards and alerts against a running frs-meter', () => {
       expect(byLabel(quota, 'operation').face_detect).toBeGreaterThan(0);
     });
 
+    test("FRS's rate-limit headers beside our own counts", async () => {
+      const [limit, used, ours, quota] = await run('frs-operations', 'FRS rate-limit headers vs our counts');
+      // The emulator's reading of the headers: a minute window, quota = its per-second limit × 60.
+      const qps = (await (await fetch(`${stack!.emulatorUrl}/__emulator/qps`)).json()) as Record<string, number>;
+      expect(byLabel(limit, 'operation').face_detect).toBe(60 * qps.face_detect);
+      expect(byLabel(used, 'operation').face_detect).toBeGreaterThan(0);
+      expect(byLabel(ours, 'operation').face_detect).toBeGreaterThan(0);
+      expect(byLabel(quota, 'operation').face_detect).toBeGreaterThan(0);
+    });
+
     test('free calls left per operation', async () => {
       const [r] = await run('frs-quota', 'Free calls left per operation');
       const left = byLabel(r, 'operation').face_detect;

@@ -38,6 +38,10 @@ export const FRS_METRICS: Readonly<Record<string, MetricContract>> = Object.free
   frs_free_calls_total: { type: 'gauge', labels: ['operation'], planned: true },
   frs_billing_month_final: { type: 'gauge', labels: ['bill_cycle'], planned: true },
   frs_month_end_timestamp_seconds: { type: 'gauge', labels: [], planned: true },
+  // Issue 13: FRS's rate-limit headers as last seen.
+  frs_upstream_ratelimit: { type: 'gauge', labels: ['operation'], planned: true },
+  frs_upstream_ratelimit_used: { type: 'gauge', labels: ['operation'], planned: true },
+  frs_upstream_ratelimit_window_seconds: { type: 'gauge', labels: ['operation'], planned: true },
   // Exposed by the service but not in SPEC §6; the dashboards show them (issue #14).
   frs_qps_shaped_total: { type: 'counter', labels: ['operation', 'result'], planned: true },
   frs_upstream_pool_connections: { type: 'gauge', labels: ['state'], planned: true },
