@@ -23,6 +23,7 @@ import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import { ERROR_ANOMALY } from '../prometheus/generate-alerts';
 import { loadThresholds, Thresholds } from '../prometheus/thresholds';
 
 export const DASHBOARDS_DIR = join(__dirname, 'dashboards');
@@ -348,6 +349,16 @@ function operationsDashboard(t: Thresholds): dashboard.Dashboard {
         ` / sum by (operation) (rate(${req}[$__rate_interval]))`,
       legend: '{{operation}}',
     }],
+  });
+  const an = t.errorAnomaly;
+  l.add({
+    type: 'timeseries', title: 'Error code share vs its usual (same hours, last 7 days)', w: 24, h: 8, unit: 'percentunit', min: 0,
+    description: `Each error code's share of an operation's requests over the last ${an.window} (solid) beside its share in the same hours of the last 7 days (dashed), from the recording rules behind FrsErrorCodeAnomaly: it fires above ${an.factor}× the dashed line and ${pct(an.minRatio)}, with at least ${an.minRequests} requests, for ${an.for}. Client mistakes count here.`,
+    targets: [
+      { expr: `max by (operation, error_code) (${ERROR_ANOMALY.ratio}{${op}})`, legend: '{{operation}} {{error_code}} now' },
+      { expr: `max by (operation, error_code) (${ERROR_ANOMALY.baseline}{${op}})`, legend: '{{operation}} {{error_code}} usual' },
+    ],
+    overrides: [dashed('.* usual')],
   });
 
   l.row('Latency');

@@ -25,9 +25,37 @@ export interface AlertRule {
   readonly annotations: { readonly summary: string; readonly description: string; readonly runbook_url: string };
 }
 
+/** A recorded series the alerts and dashboards read (name `level:metric:operations`). */
+export interface RecordingRule {
+  readonly record: string;
+  readonly expr: string;
+  readonly alert?: never;
+}
+
 export interface RuleGroup {
   readonly name: string;
-  readonly rules: readonly AlertRule[];
+  readonly rules: readonly (AlertRule | RecordingRule)[];
+}
+
+/** The recorded series of the error-anomaly group, named once for rules, dashboards and tests. */
+export const ERROR_ANOMALY = Object.freeze({
+  /** Requests answered with an error code, per operation and code, over the window. */
+  errors: 'operation_error_code:frs_request_errors:increase_window',
+  /** All requests per operation over the window. */
+  requests: 'operation:frs_requests:increase_window',
+  /** errors / requests. */
+  ratio: 'operation_error_code:frs_request_error_ratio:window',
+  /** The same ratio over the same hours of each of the last 7 days, taken together. */
+  baseline: 'operation_error_code:frs_request_error_ratio:same_hour_7d',
+});
+
+/**
+ * Sums `series` as it was `1d` … `7d` ago. Each day gets its own label first, so a day without
+ * the series (no such error that day) drops out instead of emptying the whole sum, as `+` would.
+ */
+function sameHourLastWeek(series: string, by: string): string {
+  const days = [1, 2, 3, 4, 5, 6, 7].map((d) => `label_replace(${series} offset ${d}d, "baseline_day", "${d}", "", "")`);
+  return `sum by (${by}) (${days.join(' or ')})`;
 }
 
 const pct = (ratio: number): string => `${Number((ratio * 100).toFixed(4))}%`;
@@ -58,6 +86,7 @@ export function buildAlertGroups(t: Thresholds): RuleGroup[] {
   });
 
   const e = t.errorRatio;
+  const a = t.errorAnomaly;
   const up = t.authFailures.upstream;
   const cl = t.authFailures.client;
   return [
@@ -128,6 +157,31 @@ export function buildAlertGroups(t: Thresholds): RuleGroup[] {
           'Burst of rejected app credentials (app {{ $labels.app }})',
           `frs-meter answered {{ $value | humanize }} requests with METER.0401 in the last ${cl.window} ` +
             `(limit ${cl.count}), app label "{{ $labels.app }}": a client uses a wrong or revoked key, or someone is guessing keys.`,
+        ),
+      ],
+    },
+    {
+      // Recording rules first: a group evaluates in order, so the alert reads this round's values.
+      name: 'frs-meter.error-anomaly',
+      rules: [
+        { record: ERROR_ANOMALY.errors, expr: `sum by (operation, error_code) (increase(frs_requests_total{error_code!="none"}[${a.window}]))` },
+        { record: ERROR_ANOMALY.requests, expr: `sum by (operation) (increase(frs_requests_total[${a.window}]))` },
+        { record: ERROR_ANOMALY.ratio, expr: `${ERROR_ANOMALY.errors} / on (operation) group_left () (${ERROR_ANOMALY.requests} > 0)` },
+        {
+          record: ERROR_ANOMALY.baseline,
+          expr: `${sameHourLastWeek(ERROR_ANOMALY.errors, 'operation, error_code')} / on (operation) group_left () (${sameHourLastWeek(ERROR_ANOMALY.requests, 'operation')} > 0)`,
+        },
+        rule(
+          'FrsErrorCodeAnomaly',
+          'warning',
+          a.for,
+          `${ERROR_ANOMALY.ratio} > ${a.minRatio}` +
+            ` and on (operation) (${ERROR_ANOMALY.requests} >= ${a.minRequests})` +
+            ` and (${ERROR_ANOMALY.ratio} > ${a.factor} * ${ERROR_ANOMALY.baseline} or ${ERROR_ANOMALY.ratio} unless ${ERROR_ANOMALY.baseline})`,
+          '{{ $labels.operation }}: {{ $labels.error_code }} on {{ $value | humanizePercentage }} of requests, far above the usual',
+          `{{ $value | humanizePercentage }} of {{ $labels.operation }} requests over the last ${a.window} ended with {{ $labels.error_code }}: ` +
+            `more than ${a.factor}× the share in the same hours of the last 7 days (or a code not seen then), above the ${pct(a.minRatio)} floor ` +
+            `and with at least ${a.minRequests} requests, for ${a.for}. Something changed today: a client, an image source, or FRS.`,
         ),
       ],
     },
@@ -242,7 +296,7 @@ export function renderAlertsYaml(t: Thresholds): string {
 
 /** Every `for:` must be a real duration, so promtool tests can evaluate before and after it. */
 export function checkRuleDurations(groups: readonly RuleGroup[]): void {
-  for (const g of groups) for (const r of g.rules) durationSeconds(r.for);
+  for (const g of groups) for (const r of g.rules) if ('for' in r) durationSeconds(r.for);
 }
 
 if (require.main === module) {

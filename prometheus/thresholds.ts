@@ -19,6 +19,7 @@ export interface Thresholds {
   readonly callPackageLow: { readonly ratio: number; readonly for: Duration };
   readonly freeCallsLow: { readonly ratio: number; readonly minDaysLeftInMonth: number; readonly for: Duration };
   readonly errorRatio: { readonly ratio: number; readonly codes: string; readonly window: Duration; readonly for: Duration };
+  readonly errorAnomaly: { readonly window: Duration; readonly factor: number; readonly minRatio: number; readonly minRequests: number; readonly for: Duration };
   readonly latencyNearTimeout: { readonly ratio: number; readonly for: Duration };
   readonly usageFlushStalled: { readonly seconds: number; readonly for: Duration };
   readonly billingSyncStale: { readonly hours: number; readonly for: Duration };
@@ -115,6 +116,13 @@ export function parseThresholds(text: string): Thresholds {
       codes: r.string('error_ratio.codes', /^[0-9.|]+$/, 'a regular expression of HTTP statuses such as 5..|429'),
       window: r.duration('error_ratio.window'),
       for: r.duration('error_ratio.for'),
+    },
+    errorAnomaly: {
+      window: r.duration('error_anomaly.window'),
+      factor: r.number('error_anomaly.factor', 1, 1000),
+      minRatio: r.ratio('error_anomaly.min_ratio'),
+      minRequests: r.number('error_anomaly.min_requests', 0, 1e12),
+      for: r.duration('error_anomaly.for'),
     },
     latencyNearTimeout: { ratio: r.number('latency_near_timeout.ratio', 0, 10), for: r.duration('latency_near_timeout.for') },
     usageFlushStalled: { seconds: r.number('usage_flush_stalled.seconds', 1, 86_400), for: r.duration('usage_flush_stalled.for') },

@@ -5,10 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { buildAlertGroups, renderAlertsYaml, runbookAnchor } from '../../prometheus/generate-alerts';
+import { AlertRule, buildAlertGroups, renderAlertsYaml, runbookAnchor } from '../../prometheus/generate-alerts';
 import { durationSeconds, loadThresholds, parseThresholds, THRESHOLDS_FILE, Thresholds } from '../../prometheus/thresholds';
 import { checkExpr } from './promql';
-import { alertRules, ALERTS_FILE, Json, REPO } from './queries';
+import { alertRules, ALERTS_FILE, Json, recordingRules, REPO } from './queries';
+import { RECORDED_METRICS } from './metrics-contract';
 
 const rules = alertRules();
 const thresholds = loadThresholds();
@@ -23,6 +24,7 @@ const REQUIRED: Record<string, [alert: string, forOf: (t: Thresholds) => string]
   'call package below 10% left': ['FrsCallPackageLow', (t) => t.callPackageLow.for],
   'free calls below 10% with more than 5 days left': ['FrsFreeCallsLow', (t) => t.freeCallsLow.for],
   'error ratio above 5% for 10 min per operation': ['FrsErrorRatioHigh', (t) => t.errorRatio.for],
+  'error code share far above its 7-day same-hour baseline': ['FrsErrorCodeAnomaly', (t) => t.errorAnomaly.for],
   'p99 above 80% of the timeout in force': ['FrsLatencyNearTimeout', (t) => t.latencyNearTimeout.for],
   'usage flush stalled over 60 s': ['FrsUsageFlushStalled', (t) => t.usageFlushStalled.for],
   'billing sync older than 36 h': ['FrsBillingSyncStale', (t) => t.billingSyncStale.for],
@@ -95,6 +97,11 @@ describe('prometheus/alerts.yml', () => {
     expect(checkExpr(r.expr)).toEqual([]);
   });
 
+  test('its recording rules are the recorded series of the metric contract, each expression within it', () => {
+    expect(recordingRules().map((r) => r.record).sort()).toEqual(Object.keys(RECORDED_METRICS).sort());
+    for (const r of recordingRules()) expect({ record: r.record, problems: checkExpr(r.expr) }).toEqual({ record: r.record, problems: [] });
+  });
+
   test('is listed in docs/operations.md, one line per alert', () => {
     const ops = readFileSync(join(REPO, 'docs', 'operations.md'), 'utf8');
     for (const r of rules) expect({ alert: r.alert, listed: ops.includes(`\`${r.alert}\``) }).toEqual({ alert: r.alert, listed: true });
@@ -106,7 +113,7 @@ describe('thresholds live in one place', () => {
     const text = readFileSync(THRESHOLDS_FILE, 'utf8')
       .replace(/qps_saturation:\n {2}ratio: 0\.8\n {2}for: 5m/, 'qps_saturation:\n  ratio: 0.9\n  for: 7m');
     const changed = parseThresholds(text);
-    const rule = buildAlertGroups(changed).flatMap((g) => g.rules).find((r) => r.alert === 'FrsQpsSaturationHigh')!;
+    const rule = buildAlertGroups(changed).flatMap((g) => g.rules).find((r): r is AlertRule => r.alert === 'FrsQpsSaturationHigh')!;
     expect(rule.expr).toMatch(/ > 0\.9$/);
     expect(rule.for).toBe('7m');
     expect(rule.annotations.description).toContain('above 90% of the QPS quota for 7m');

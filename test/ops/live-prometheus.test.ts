@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import type { Stack } from '../support/stack';
 import { FRS_METRICS } from './metrics-contract';
 import { familyOf, selectors } from './promql';
-import { alertRules, ALERTS_FILE, allQueries, Json, loadDashboards, panelQueries, REPO, substitute } from './queries';
+import { alertRules, ALERTS_FILE, allQueries, recordingRules, Json, loadDashboards, panelQueries, REPO, substitute } from './queries';
 import { livePrometheusPolicy, PrometheusServer, QueryResult, requireBinary, startPrometheus, waitFor } from './prometheus-server';
 
 const policy = livePrometheusPolicy('live-prometheus');
@@ -131,7 +131,7 @@ describeLive('dashboards and alerts against a running frs-meter', () => {
   test('the alert rules load and evaluate healthy on real metrics', async () => {
     const res = await prom!.api<{ data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] } }>('/api/v1/rules');
     const rules = res.data.groups.flatMap((g) => g.rules);
-    expect(rules).toHaveLength(alertRules().length);
+    expect(rules).toHaveLength(alertRules().length + recordingRules().length);
     for (const r of rules) expect({ rule: r.name, health: r.health, lastError: r.lastError ?? '' }).toEqual({ rule: r.name, health: 'ok', lastError: '' });
   });
 

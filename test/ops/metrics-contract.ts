@@ -47,6 +47,14 @@ export const FRS_METRICS: Readonly<Record<string, MetricContract>> = Object.free
   frs_upstream_pool_connections: { type: 'gauge', labels: ['state'], planned: true },
 });
 
+/** Series our recording rules write (prometheus/alerts.yml), with their labels. */
+export const RECORDED_METRICS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'operation_error_code:frs_request_errors:increase_window': ['operation', 'error_code'],
+  'operation:frs_requests:increase_window': ['operation'],
+  'operation_error_code:frs_request_error_ratio:window': ['operation', 'error_code'],
+  'operation_error_code:frs_request_error_ratio:same_hour_7d': ['operation', 'error_code'],
+});
+
 /** Series Prometheus itself adds, usable in any expression. */
 export const PROMETHEUS_METRICS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   up: [],

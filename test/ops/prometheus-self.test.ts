@@ -3,7 +3,7 @@
 // alert expression is valid PromQL for a real server (results are empty: no frs-meter here;
 // live-prometheus.test.ts runs the same queries against real traffic).
 
-import { alertRules, ALERTS_FILE, allQueries } from './queries';
+import { alertRules, ALERTS_FILE, allQueries, recordingRules } from './queries';
 import { livePrometheusPolicy, PrometheusServer, requireBinary, startPrometheus, waitFor } from './prometheus-server';
 
 const policy = livePrometheusPolicy('prometheus-self');
@@ -41,8 +41,8 @@ describeLive('a real Prometheus scraping itself', () => {
     expect(build.result[0].metric.version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  test('loads every alert of alerts.yml and evaluates it without error', async () => {
-    const names = alertRules().map((r) => r.alert).sort();
+  test('loads every alert and recording rule of alerts.yml and evaluates it without error', async () => {
+    const names = [...alertRules().map((r) => r.alert), ...recordingRules().map((r) => r.record)].sort();
     await waitFor(
       'one evaluation of every rule',
       async () => {

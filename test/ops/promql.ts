@@ -2,7 +2,7 @@
 // expression names, checked against the metric contract. Syntax itself is left to a real
 // Prometheus (promtool, live-prometheus.test.ts).
 
-import { FRS_METRICS, OPERATIONS, PROMETHEUS_METRICS, TARGET_LABELS, UPSTREAM_OUTCOMES } from './metrics-contract';
+import { FRS_METRICS, OPERATIONS, PROMETHEUS_METRICS, RECORDED_METRICS, TARGET_LABELS, UPSTREAM_OUTCOMES } from './metrics-contract';
 
 export interface Matcher {
   readonly label: string;
@@ -67,6 +67,7 @@ export function groupingLabels(expr: string): string[] {
 export function labelsOf(metric: string): readonly string[] | undefined {
   if (FRS_METRICS[metric]) return FRS_METRICS[metric].type === 'histogram' ? undefined : FRS_METRICS[metric].labels;
   if (PROMETHEUS_METRICS[metric]) return PROMETHEUS_METRICS[metric];
+  if (RECORDED_METRICS[metric]) return RECORDED_METRICS[metric];
   for (const suffix of HISTOGRAM_SUFFIXES) {
     const base = metric.slice(0, -suffix.length);
     if (metric.endsWith(suffix) && FRS_METRICS[base]?.type === 'histogram') {

@@ -110,6 +110,12 @@ export function labelValuesToPromQL(query: string): string {
   return `count by (${m[2]}) (${m[1] ?? '{__name__=~".+"}'})`;
 }
 
+/** The recording rules of alerts.yml, as `{record, expr}`. */
+export function recordingRules(file = ALERTS_FILE): { record: string; expr: string }[] {
+  const doc = parse(readFileSync(file, 'utf8'));
+  return doc.groups.flatMap((g: Json) => g.rules.filter((r: Json) => r.record));
+}
+
 export function alertRules(file = ALERTS_FILE): AlertRuleDoc[] {
   const doc = parse(readFileSync(file, 'utf8'));
   return doc.groups.flatMap((g: Json) => g.rules.filter((r: Json) => r.alert));
