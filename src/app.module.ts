@@ -9,6 +9,7 @@ import { ResilienceModule } from './proxy/resilience.module';
 import { BillingModule } from './billing/billing.module';
 import { HealthController } from './health.controller';
 import { AdminModule } from './admin/admin.module';
+import { ReadinessService } from './readiness.service';
 
 @Module({})
 export class AppModule {
@@ -17,6 +18,7 @@ export class AppModule {
       module: AppModule,
       imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AdminModule, AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule],
       controllers: [HealthController],
+      providers: [ReadinessService],
     };
   }
 }

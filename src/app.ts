@@ -13,6 +13,7 @@ import { AppModule } from './app.module';
 import { ProxyService } from './proxy/proxy.service';
 import { AppsService } from './apps/apps.service';
 import { proxyRoutes } from './proxy/proxy.routes';
+import { guardBodyRate, serverTimeoutOptions } from './server-timeouts';
 
 export interface StartOptions {
   readonly config: Config;
@@ -39,13 +40,19 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     const metrics = new MetricsService(config);
     app = await NestFactory.create<NestFastifyApplication>(
       AppModule.forRoot({ config, clock, metrics, dataSource: database.dataSource }),
-      new FastifyAdapter({ bodyLimit: 1024 * 1024, logger: false, return503OnClosing: true }),
+      new FastifyAdapter({
+        bodyLimit: 1024 * 1024,
+        logger: false,
+        return503OnClosing: true,
+        ...serverTimeoutOptions(config.server, Math.max(config.limits.mediaBodyBytes, config.limits.otherBodyBytes), metrics),
+      }),
       { logger: opts.logger ?? ['log', 'warn', 'error'], abortOnError: false },
     );
     // While stopping, every answer closes its connection: a keep-alive socket that turns idle
     // after the stop began would otherwise hold the server open until its keep-alive timeout.
     let stopping = false;
     const fastify = app.getHttpAdapter().getInstance();
+    guardBodyRate(fastify, config.server, metrics);
     fastify.addHook('onSend', async (_req, reply) => {
       if (stopping) reply.header('connection', 'close');
     });

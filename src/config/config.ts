@@ -23,13 +23,34 @@ export type QpsOverflow = 'wait' | 'pass' | 'reject';
 export type CostBucket = 'qps_package' | 'call_package' | 'free_tier' | 'pay_per_use';
 
 export interface Config {
-  readonly server: { readonly port: number; readonly host: string; readonly shutdownGraceMs: number };
+  readonly server: {
+    readonly port: number;
+    readonly host: string;
+    readonly shutdownGraceMs: number;
+    /** A client must send its request headers within this (slowloris). */
+    readonly headersTimeoutMs: number;
+    /**
+     * A request body must arrive at `minBodyBytesPerSecond` on average after a grace of
+     * `bodyGraceMs`: the bound grows with the body's size, so a 12 MB image on a slow link
+     * passes and a body trickling at 1 B/s, or stalled, is cut with 408.
+     */
+    readonly bodyGraceMs: number;
+    readonly minBodyBytesPerSecond: number;
+    /** Idle keep-alive client sockets are closed after this: longer than a balancer's idle cut (60 s), so the balancer closes first. */
+    readonly keepAliveTimeoutMs: number;
+  };
   readonly database: {
     /** External Postgres; undefined means the embedded one under `dataDir`. */
     readonly url?: string;
     readonly dataDir: string;
     /** Port of the embedded server; 0 picks a free one. */
     readonly embeddedPort: number;
+    /** Waiting for a pool connection (or a new one to open) gives up after this. */
+    readonly connectTimeoutMs: number;
+    /** Server-side statement_timeout, and (plus a second) the client-side wait for any answer. */
+    readonly statementTimeoutMs: number;
+    /** /readyz answers from a state a background probe refreshes this often. */
+    readonly readinessIntervalMs: number;
   };
   readonly upstream: {
     readonly endpoint: string;
@@ -265,11 +286,20 @@ export function loadConfig(env: Env = process.env): Config {
       port: r.int('PORT', 8080, 0, 65_535),
       host: r.string('FRS_METER_HOST', '0.0.0.0'),
       shutdownGraceMs: r.int('FRS_METER_SHUTDOWN_GRACE_MS', 30_000, 0, 600_000),
+      headersTimeoutMs: r.int('FRS_METER_HEADERS_TIMEOUT_MS', 5_000, 100, 120_000),
+      bodyGraceMs: r.int('FRS_METER_BODY_GRACE_MS', 5_000, 100, 120_000),
+      // 32 KiB/s = 256 kbit/s: a 12 MB body may take 6 minutes; a real client is far faster.
+      minBodyBytesPerSecond: r.int('FRS_METER_MIN_BODY_BYTES_PER_SECOND', 32 * 1024, 1, 1024 * 1024 * 1024),
+      keepAliveTimeoutMs: r.int('FRS_METER_CLIENT_KEEPALIVE_TIMEOUT_MS', 65_000, 1_000, 600_000),
     },
     database: {
       url: r.raw('DATABASE_URL'),
       dataDir: r.string('FRS_METER_DATA_DIR', './.frs-meter'),
       embeddedPort: r.int('FRS_METER_EMBEDDED_PG_PORT', 0, 0, 65_535),
+      connectTimeoutMs: r.int('FRS_METER_DB_CONNECT_TIMEOUT_MS', 3_000, 50, 60_000),
+      // Long enough for a month's report or bill over a large table; a query never waits forever.
+      statementTimeoutMs: r.int('FRS_METER_DB_STATEMENT_TIMEOUT_MS', 30_000, 50, 3_600_000),
+      readinessIntervalMs: r.int('FRS_METER_READINESS_INTERVAL_MS', 2_000, 50, 60_000),
     },
     upstream: {
       endpoint: endpoint ?? '',

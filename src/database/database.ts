@@ -20,7 +20,17 @@ export interface OpenedDatabase {
   close(): Promise<void>;
 }
 
-export function createDataSource(url: string): DataSource {
+/** How long database access may wait; every request and probe is bounded by these. */
+export interface DatabaseTimeouts {
+  /** Waiting for a pooled connection, or for a new one to open. */
+  readonly connectTimeoutMs: number;
+  /** statement_timeout on the server; the client waits a second longer for any answer. */
+  readonly statementTimeoutMs: number;
+}
+
+export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = { connectTimeoutMs: 3_000, statementTimeoutMs: 30_000 };
+
+export function createDataSource(url: string, timeouts: DatabaseTimeouts = DEFAULT_DATABASE_TIMEOUTS): DataSource {
   return new DataSource({
     type: 'postgres',
     url,
@@ -28,7 +38,54 @@ export function createDataSource(url: string): DataSource {
     migrationsTableName: 'migrations',
     synchronize: false,
     logging: false,
-    extra: { max: 10, connectionTimeoutMillis: 5_000, application_name: 'frs-meter' },
+    extra: {
+      max: 10,
+      connectionTimeoutMillis: timeouts.connectTimeoutMs,
+      // statement_timeout stops a slow query on the server; query_timeout stops waiting when the
+      // server cannot even say so (a partition: the socket open, nothing coming back).
+      statement_timeout: timeouts.statementTimeoutMs,
+      query_timeout: timeouts.statementTimeoutMs + 1_000,
+      keepAlive: true,
+      application_name: 'frs-meter',
+    },
+  });
+}
+
+interface PgClientLike {
+  query: (...args: unknown[]) => unknown;
+  connection?: { stream?: { destroy(): void } };
+}
+
+/**
+ * A query that hit query_timeout leaves its connection waiting for an answer that may never
+ * come, and TypeORM hands such a connection back to the pool as if it were fine; every later
+ * query on it would time out too. Closing its socket makes the pool drop it and open a new one.
+ */
+function discardTimedOutConnections(dataSource: DataSource): void {
+  const pool = (dataSource.driver as unknown as { master?: { on(event: 'acquire', fn: (client: PgClientLike) => void): void } }).master;
+  const wrapped = new WeakSet<PgClientLike>();
+  // On checkout rather than on connect: the pool's first connection opened inside initialize().
+  pool?.on('acquire', (client) => {
+    if (wrapped.has(client)) return;
+    wrapped.add(client);
+    const query = client.query.bind(client);
+    const check = (err: unknown) => {
+      if (err instanceof Error && err.message === 'Query read timeout') client.connection?.stream?.destroy();
+    };
+    client.query = (...args: unknown[]) => {
+      const i = args.findIndex((a) => typeof a === 'function');
+      if (i >= 0) {
+        const callback = args[i] as (err: unknown, res: unknown) => void;
+        args[i] = (err: unknown, res: unknown) => {
+          check(err);
+          callback(err, res);
+        };
+        return query(...args);
+      }
+      const result = query(...args);
+      if (result instanceof Promise) result.catch(check);
+      return result;
+    };
   });
 }
 
@@ -59,7 +116,7 @@ export async function runMigrations(dataSource: DataSource): Promise<void> {
   }
 }
 
-export async function openDatabase(opts: { url?: string; dataDir: string; embeddedPort: number }): Promise<OpenedDatabase> {
+export async function openDatabase(opts: { url?: string; dataDir: string; embeddedPort: number } & Partial<DatabaseTimeouts>): Promise<OpenedDatabase> {
   let embedded: EmbeddedPostgres | undefined;
   let url = opts.url;
   if (!url) {
@@ -67,9 +124,13 @@ export async function openDatabase(opts: { url?: string; dataDir: string; embedd
     const adminUrl = await embedded.start();
     url = await ensureDatabase(adminUrl, 'frs_meter');
   }
-  const dataSource = createDataSource(url);
+  const dataSource = createDataSource(url, {
+    connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_DATABASE_TIMEOUTS.connectTimeoutMs,
+    statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_DATABASE_TIMEOUTS.statementTimeoutMs,
+  });
   try {
     await dataSource.initialize();
+    discardTimedOutConnections(dataSource);
     await runMigrations(dataSource);
   } catch (err) {
     if (dataSource.isInitialized) await dataSource.destroy();

@@ -54,6 +54,7 @@ export class MetricsService {
   readonly billingMonthFinal: Gauge<'bill_cycle'>;
   readonly reconciliationDifference: Gauge<'bill_cycle' | 'operation'>;
   readonly upstreamPool: Gauge<'state'>;
+  readonly clientTimeouts: Counter<'phase'>;
   readonly upstreamRateLimit: Gauge<'operation'>;
   readonly upstreamRateLimitUsed: Gauge<'operation'>;
   readonly upstreamRateLimitWindow: Gauge<'operation'>;
@@ -108,6 +109,14 @@ export class MetricsService {
     this.upstreamRateLimit = new Gauge({ name: 'frs_upstream_ratelimit', help: 'X-ratelimit on the last FRS answer per operation (documented as the total flow-control quota; meaning uncertain)', labelNames: ['operation'], registers });
     this.upstreamRateLimitUsed = new Gauge({ name: 'frs_upstream_ratelimit_used', help: 'X-ratelimit-used on the last FRS answer per operation (documented as "remaining requests"; meaning uncertain)', labelNames: ['operation'], registers });
     this.upstreamRateLimitWindow = new Gauge({ name: 'frs_upstream_ratelimit_window_seconds', help: 'X-ratelimit-window on the last FRS answer per operation, in seconds (minute 60, hour 3600, day 86400)', labelNames: ['operation'], registers });
+
+    this.clientTimeouts = new Counter({
+      name: 'frs_client_timeouts_total',
+      help: 'Client connections cut for being too slow: headers not in within the headers timeout, or a body below the minimum rate (408)',
+      labelNames: ['phase'],
+      registers,
+    });
+    for (const phase of ['headers', 'body']) this.clientTimeouts.labels(phase).inc(0);
 
     collectDefaultMetrics({ register: this.registry });
     this.precreate();

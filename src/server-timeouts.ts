@@ -1,0 +1,106 @@
+// Bounds on how long a client may hold a connection (README "Security"): headers within
+// FRS_METER_HEADERS_TIMEOUT_MS (Node's own headersTimeout), a body at no less than
+// FRS_METER_MIN_BODY_BYTES_PER_SECOND on average after FRS_METER_BODY_GRACE_MS (checked here,
+// so the bound grows with the body: a 12 MB image on a slow link passes, a stalled or
+// 1 B/s body is cut), and idle keep-alive sockets closed after
+// FRS_METER_CLIENT_KEEPALIVE_TIMEOUT_MS. A cut client gets 408 and a closed socket; each cut
+// is counted in frs_client_timeouts_total{phase}.
+
+import type { Socket } from 'node:net';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Config } from './config/config';
+import { meterErrorBody } from './frs/error-codes';
+import type { MetricsService } from './metrics/metrics.service';
+
+type ServerTimeouts = Config['server'];
+
+/** Node's hard cap on receiving a whole request: never stricter than the rate rule for the largest body. */
+function requestCapMs(t: ServerTimeouts, maxBodyBytes: number): number {
+  return t.headersTimeoutMs + t.bodyGraceMs + Math.ceil((maxBodyBytes / t.minBodyBytesPerSecond) * 1000) + 1_000;
+}
+
+const TIMEOUT_BODY = meterErrorBody('METER.0408', 'Request not received in time: headers or body arrived too slowly');
+
+/** Sockets whose request body the rate check is watching: a Node timeout on them is a body timeout. */
+const inBody = new WeakSet<Socket>();
+
+/** Fastify options that set Node's own limits and answer its timeouts with METER.0408. */
+export function serverTimeoutOptions(t: ServerTimeouts, maxBodyBytes: number, metrics: MetricsService): Partial<FastifyServerOptions> {
+  const cap = requestCapMs(t, maxBodyBytes);
+  return {
+    keepAliveTimeout: t.keepAliveTimeoutMs,
+    requestTimeout: cap,
+    http: {
+      headersTimeout: t.headersTimeoutMs,
+      requestTimeout: cap,
+      // Node looks for expired headers at this period (default 30 s, which would let slow
+      // headers hold a socket for half a minute whatever the timeout says).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(t.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      if (timeout) metrics.clientTimeouts.labels(inBody.has(socket) ? 'body' : 'headers').inc();
+      const [status, text, body] = timeout
+        ? [408, 'Request Timeout', TIMEOUT_BODY]
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', meterErrorBody('METER.0431', 'Request headers too large')]
+          : [400, 'Bad Request', meterErrorBody('METER.0400', 'Malformed HTTP request')];
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
+  } as Partial<FastifyServerOptions>;
+}
+
+/**
+ * The body-rate rule: once a request with a body has been open longer than the grace, the bytes
+ * received must keep up with `minBodyBytesPerSecond` × (elapsed − grace). One timer per request
+ * with a body, set for the moment the rule could first be broken and moved on as bytes come;
+ * a body that completes before the grace (nearly all) costs one timer set and cleared.
+ */
+export function guardBodyRate(fastify: FastifyInstance, t: ServerTimeouts, metrics: MetricsService): void {
+  const rate = t.minBodyBytesPerSecond;
+  fastify.addHook('onRequest', (req, reply, done) => {
+    const h = req.headers;
+    if ((h['content-length'] === undefined || h['content-length'] === '0') && h['transfer-encoding'] === undefined) return done();
+    const raw = req.raw;
+    const socket = raw.socket;
+    const start = performance.now();
+    const startBytes = socket.bytesRead;
+    inBody.add(socket);
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      inBody.delete(socket);
+    };
+    const check = () => {
+      timer = undefined;
+      if (raw.complete || raw.destroyed || socket.destroyed) return stop();
+      const elapsedMs = performance.now() - start;
+      const received = socket.bytesRead - startBytes;
+      const dueMs = t.bodyGraceMs + (received / rate) * 1000;
+      if (elapsedMs < dueMs) {
+        timer = setTimeout(check, Math.max(10, dueMs - elapsedMs + 1));
+        return;
+      }
+      stop();
+      metrics.clientTimeouts.labels('body').inc();
+      // Fastify is still reading the body: take the reply over, answer, and drop the socket.
+      reply.hijack();
+      const res = reply.raw;
+      if (!res.headersSent) {
+        res.writeHead(408, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(TIMEOUT_BODY), connection: 'close' });
+        res.end(TIMEOUT_BODY, () => socket.destroy());
+      } else {
+        socket.destroy();
+      }
+    };
+    timer = setTimeout(check, t.bodyGraceMs);
+    raw.once('end', stop);
+    reply.raw.once('close', stop);
+    done();
+  });
+}
