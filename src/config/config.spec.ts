@@ -56,6 +56,27 @@ describe('loadConfig', () => {
     expect(problems(noKeys)).toEqual([expect.stringContaining('HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK')]);
   });
 
+  it('reads the edge settings with their documented defaults, and names each bad one', () => {
+    const c = loadConfig(BASE);
+    expect(c.server).toMatchObject({ headersTimeoutMs: 5_000, bodyGraceMs: 5_000, minBodyBytesPerSecond: 32_768, keepAliveTimeoutMs: 65_000 });
+    expect(c.database).toMatchObject({ connectTimeoutMs: 3_000, statementTimeoutMs: 30_000, readinessIntervalMs: 2_000 });
+    expect(c.auth).toMatchObject({ readonlyTokens: [], clientUnsignedPayload: 'multipart', appReloadIntervalMs: 1_000 });
+    expect(c.upstream.pathEncoding).toBe('single');
+    expect(loadConfig({ ...BASE, FRS_METER_READONLY_TOKENS: 'finance-token-1, dash-token-0002' }).auth.readonlyTokens).toEqual(['finance-token-1', 'dash-token-0002']);
+    const found = problems({
+      ...BASE,
+      FRS_METER_ADMIN_TOKEN: 'admin-token-1',
+      FRS_METER_READONLY_TOKENS: 'admin-token-1,short',
+      FRS_METER_CLIENT_UNSIGNED_PAYLOAD: 'always',
+      FRS_METER_UPSTREAM_PATH_ENCODING: 'triple',
+      FRS_METER_HEADERS_TIMEOUT_MS: 'soon',
+    });
+    for (const name of ['FRS_METER_READONLY_TOKENS has a token shorter', 'FRS_METER_READONLY_TOKENS must not contain FRS_METER_ADMIN_TOKEN', 'FRS_METER_CLIENT_UNSIGNED_PAYLOAD', 'FRS_METER_UPSTREAM_PATH_ENCODING', 'FRS_METER_HEADERS_TIMEOUT_MS']) {
+      expect(found).toContainEqual(expect.stringContaining(name));
+    }
+    expect(found).toHaveLength(5);
+  });
+
   it('requires a secret key long enough to derive the encryption key from', () => {
     expect(problems({ ...BASE, FRS_METER_SECRET_KEY: 'short' })).toEqual([expect.stringContaining('FRS_METER_SECRET_KEY is too short')]);
   });
