@@ -6,6 +6,7 @@ import { CreateQuota1763700002000 } from './1763700002000-CreateQuota';
 import { CreateBilling1763700003000 } from './1763700003000-CreateBilling';
 import { CreateAdminAudit1764000900000 } from './1764000900000-CreateAdminAudit';
 import { CreateQpsReplicas1764001200000 } from './1764001200000-CreateQpsReplicas';
+import { CreateBudgets1764001201000 } from './1764001201000-CreateBudgets';
 
 export const MIGRATIONS = [
   CreateApps1763700000000,
@@ -14,4 +15,5 @@ export const MIGRATIONS = [
   CreateBilling1763700003000,
   CreateAdminAudit1764000900000,
   CreateQpsReplicas1764001200000,
+  CreateBudgets1764001201000,
 ];

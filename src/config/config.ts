@@ -154,6 +154,14 @@ export interface Config {
     readonly replicaTtlMs: number;
   };
   readonly packages: { readonly forecastWindowDays: number };
+  readonly budgets: {
+    /** Largest block of calls one lease takes (blocks are also at most 1/8 of what is left). */
+    readonly leaseCalls: number;
+    /** A lease not renewed for this long (its replica died) expires; its calls stay committed. */
+    readonly leaseTtlMs: number;
+    /** How often budgets, leases and the month's usage are re-read, and leases renewed. */
+    readonly refreshMs: number;
+  };
   readonly billing: {
     readonly endpoint: string;
     readonly serviceTypeCode?: string;
@@ -266,6 +274,10 @@ export function loadConfig(env: Env = process.env): Config {
   const replicaTtlMs = r.int('FRS_METER_QPS_REPLICA_TTL_MS', 3 * heartbeatMs, 100, 600_000);
   if (replicaTtlMs <= heartbeatMs) r.problem('FRS_METER_QPS_REPLICA_TTL_MS must be more than FRS_METER_QPS_HEARTBEAT_MS, or live replicas would expire between heartbeats');
 
+  const budgetRefresh = r.int('FRS_METER_BUDGET_REFRESH_MS', 2_000, 100, 600_000);
+  const budgetTtl = r.int('FRS_METER_BUDGET_LEASE_TTL_MS', 30_000, 1_000, 86_400_000);
+  if (budgetTtl < 2 * budgetRefresh) r.problem('FRS_METER_BUDGET_LEASE_TTL_MS must be at least twice FRS_METER_BUDGET_REFRESH_MS, or live replicas would lose leases between renewals');
+
   const timeouts = {
     multiplier: r.number('FRS_METER_TIMEOUT_MULTIPLIER', 2, 1, 20),
     minSeconds: r.number('FRS_METER_TIMEOUT_MIN_SECONDS', 0.25, 0.01, 600),
@@ -358,6 +370,11 @@ export function loadConfig(env: Env = process.env): Config {
       replicaTtlMs,
     },
     packages: { forecastWindowDays: r.number('FRS_METER_FORECAST_WINDOW_DAYS', 7, 0.01, 366) },
+    budgets: {
+      leaseCalls: r.int('FRS_METER_BUDGET_LEASE_CALLS', 100, 1, 1_000_000),
+      leaseTtlMs: budgetTtl,
+      refreshMs: budgetRefresh,
+    },
     billing: {
       endpoint: r.url('BSS_ENDPOINT', 'https://bss.myhuaweicloud.com') ?? '',
       serviceTypeCode: r.raw('FRS_METER_BSS_SERVICE_TYPE_CODE'),

@@ -122,6 +122,15 @@ export class DrawdownService {
     return p;
   }
 
+  /**
+   * A fresh run of the current month that only the caller holds: budgets apply each call they
+   * admit to its engine (engine.apply), so the next call's marginal cost moves along the free
+   * tier and price tiers call by call without touching the shared state.
+   */
+  ownState(): Promise<DrawdownState> {
+    return this.compute(billingMonthOf(this.clock.now(), this.config.usage.billingTimezone), false);
+  }
+
   /** The current month's state, at most STATE_MAX_AGE_MS old: for scrapes and frequent readers. */
   async recent(): Promise<DrawdownState> {
     const now = this.clock.now();
@@ -220,7 +229,7 @@ export class DrawdownService {
     };
   }
 
-  private async compute(month: string): Promise<DrawdownState> {
+  private async compute(month: string, shared = true): Promise<DrawdownState> {
     if (!this.healthy()) this.runner.invalidate();
     await this.beforeRead();
     const tz = this.config.usage.billingTimezone;
@@ -260,7 +269,7 @@ export class DrawdownService {
       windowDays.set(op, span / DAY);
     }
     const state: DrawdownState = { at: now, month, engine, balances: engine.balances, windows, offeredPerMs, overflowPerMs, windowDays };
-    if (month === current) this.last = state;
+    if (month === current && shared) this.last = state;
     return state;
   }
 }

@@ -72,6 +72,7 @@ export const ERROR_CODES: readonly ErrorCodeSpec[] = Object.freeze([
   e('METER.0403', 403, false, 'Forbidden'),
   e('METER.0404', 404, false, 'Not found'),
   e('METER.0409', 409, false, 'Conflict with existing state (e.g. an app name in use)'),
+  e('METER.0402', 402, false, 'Monthly budget of the app reached (block budget): not retried, resets with the month'),
   e('METER.0413', 413, false, 'Request body over the FRS limit'),
   e('METER.0429', 429, false, 'QPS quota reached (shaping) or retry budget exhausted'),
   e('METER.0502', 502, false, 'Upstream connection failed or answered invalidly'),

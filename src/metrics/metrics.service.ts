@@ -43,6 +43,9 @@ export class MetricsService {
   readonly qpsCoordinationReplicas: Gauge;
   readonly qpsReplicaShare: Gauge<'operation'>;
   readonly qpsCoordinationFallback: Counter<'operation'>;
+  readonly budgetUsedRatio: Gauge<'app' | 'kind'>;
+  readonly budgetRemaining: Gauge<'app' | 'kind'>;
+  readonly budgetThresholdCrossed: Gauge<'app' | 'kind'>;
   readonly callPackageRemaining: Gauge<'package'>;
   readonly callPackageTotal: Gauge<'package'>;
   readonly callPackageExpiry: Gauge<'package'>;
@@ -90,6 +93,9 @@ export class MetricsService {
     this.qpsShaped = new Counter({ name: 'frs_qps_shaped_total', help: 'Calls over the shaped rate, by FRS_METER_QPS_OVERFLOW choice: delayed (waited for a free slot), rejected (METER.0429, never sent upstream) or passed (sent at once, billed on demand)', labelNames: ['operation', 'result'], registers });
     this.qpsCoordinationReplicas = new Gauge({ name: 'frs_qps_coordination_replicas', help: 'Live replicas sharing the QPS quota, as this replica last saw them (1 with FRS_METER_QPS_COORDINATION=local)', registers });
     this.qpsReplicaShare = new Gauge({ name: 'frs_qps_replica_share', help: "This replica's share of the QPS quota (postgres coordination, and redis coordination's fallback)", labelNames: ['operation'], registers });
+    this.budgetUsedRatio = new Gauge({ name: 'frs_app_budget_used_ratio', help: "Share of the app's monthly budget used (metered), by kind: calls or amount", labelNames: ['app', 'kind'], registers });
+    this.budgetRemaining = new Gauge({ name: 'frs_app_budget_remaining', help: "What is left of the app's monthly budget (metered): calls, or amount in the price table's currency", labelNames: ['app', 'kind'], registers });
+    this.budgetThresholdCrossed = new Gauge({ name: 'frs_app_budget_threshold_crossed_ratio', help: "Highest of the budget's alert_thresholds the used ratio has reached (0: none)", labelNames: ['app', 'kind'], registers });
     this.qpsCoordinationFallback = new Counter({ name: 'frs_qps_coordination_fallback_calls_total', help: 'Calls shaped on the local share because Redis was unreachable (redis coordination)', labelNames: ['operation'], registers });
     this.callPackageRemaining = new Gauge({ name: 'frs_call_package_remaining_calls', help: 'Calls left in a call package', labelNames: ['package'], registers });
     this.callPackageTotal = new Gauge({ name: 'frs_call_package_total_calls', help: 'Size of a call package', labelNames: ['package'], registers });

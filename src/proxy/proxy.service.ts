@@ -16,6 +16,7 @@ import { AttemptOutcome, MetricsService, UNAUTHENTICATED_APP } from '../metrics/
 import { AppsService, receivedBody } from '../apps/apps.service';
 import { UsageService } from '../usage/usage.service';
 import { QuotaService } from '../quota/quota.service';
+import { Admission, BudgetRefusal, BudgetsService, BudgetTicket, isRefusal } from '../budgets/budgets.service';
 import { LatencyTracker } from './latency-tracker';
 import { TimeoutPolicy } from './timeout-policy';
 import { RetryPolicy, connectionErrorCode } from './retry-policy';
@@ -58,6 +59,7 @@ export class ProxyService {
     private readonly retry: RetryPolicy,
     private readonly budget: RetryBudget,
     metrics: MetricsService,
+    private readonly budgets: BudgetsService,
   ) {
     this.m = new ProxyMetrics(metrics);
   }
@@ -107,11 +109,19 @@ export class ProxyService {
     if (body.length > this.bodyLimit(operation)) {
       return this.reject(reply, startNs, app, operation, 413, 'METER.0413', `Request body of ${body.length} bytes is over the ${this.bodyLimit(operation)}-byte limit for ${operation.name}`, 'client_error', requestId);
     }
+    // Budget before QPS: a refused call takes no QPS slot. Each ticket is one reserved call of the
+    // app's budget; it is settled once the call's fate is known (given back unless billed).
+    let admission = this.admitBudget(app, operation);
+    if (admission instanceof Promise) admission = await admission;
+    if (isRefusal(admission)) return this.refuseBudget(reply, startNs, app, operation, admission, requestId);
+    const tickets: BudgetTicket[] = admission ? [admission] : [];
     const admitted = this.quota.admit(operation.name);
     if (admitted !== true && !(await admitted)) {
+      this.settleBudget(tickets, false);
       return this.reject(reply, startNs, app, operation, 429, 'METER.0429', `QPS quota for ${operation.name} reached; retry after a short wait`, 'throttled', requestId);
     }
     if (!this.config.upstream.endpoint) {
+      this.settleBudget(tickets, false);
       return this.reject(reply, startNs, app, operation, 503, 'METER.0503', 'No upstream configured', 'connection_error', requestId);
     }
 
@@ -140,6 +150,7 @@ export class ProxyService {
         await this.upstreamAuth.apply(method, upstreamPath, query, headers, bodySha256);
       } catch (err) {
         this.logger.error(`upstream credentials unavailable: ${(err as Error).message}`);
+        this.settleBudget(tickets, false);
         return this.reject(reply, startNs, app, operation, 503, 'METER.0503', 'Upstream credentials unavailable (IAM token could not be obtained)', 'connection_error', requestId);
       }
       last = await this.attempt(app, operation, method, upstreamUrlPath, headers, body);
@@ -156,6 +167,12 @@ export class ProxyService {
       if (last.outcome === 'success') break;
       const decision = this.retry.decide(operation, attempt, last.outcome, last.socketCode ?? last.errorCode);
       if (!decision.retry || !this.budget.tryAcquire(this.clock.now())) break;
+      if (tickets.length > 0 && last.outcome === 'timeout') {
+        // The cut attempt may have been billed and keeps its reservation: the retry needs its own.
+        const more = await this.admitBudget(app, operation);
+        if (!more || isRefusal(more)) break;
+        tickets.push(more);
+      }
       const wait = this.retry.backoffMs(attempt, last.outcome);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       // A retry is one more call against the QPS quota: shaped like the first attempt.
@@ -163,6 +180,8 @@ export class ProxyService {
       if (again !== true && !(await again)) break;
     }
 
+    // Billed (success) or possibly billed (cut at the timeout): the reservation is kept.
+    this.settleBudget(tickets, last.outcome === 'success' || last.outcome === 'timeout');
     const res = last.response;
     if (!res) {
       const timedOut = last.failure === 'timeout';
@@ -187,6 +206,30 @@ export class ProxyService {
     }
     if (res.headers['x-request-id'] === undefined) reply.header('x-request-id', requestId);
     return reply.code(res.statusCode).send(res.body);
+  }
+
+  private admitBudget(app: string, operation: OperationSpec): Admission | Promise<Admission> {
+    return this.budgets.admit(app, operation.name);
+  }
+
+  /** The last ticket belongs to the last attempt; earlier ones to cut attempts, which keep theirs. */
+  private settleBudget(tickets: readonly BudgetTicket[], kept: boolean): void {
+    if (tickets.length > 0) this.budgets.settle(tickets[tickets.length - 1], kept);
+  }
+
+  /**
+   * 402 METER.0402: the call would pass a block budget. 402 rather than 429 or 5xx because SDKs
+   * and HTTP clients retry those in a loop, and waiting does not help until the month resets (or
+   * the budget is raised); no SDK retries a 402. The body names the budget, what is used and when
+   * it resets.
+   */
+  private refuseBudget(reply: FastifyReply, startNs: bigint, app: string, operation: OperationSpec, r: BudgetRefusal, requestId: string): FastifyReply {
+    this.record(app, operation, r.status, r.code, 'client_error', startNs, 0);
+    return reply
+      .code(r.status)
+      .header('content-type', 'application/json;charset=UTF-8')
+      .header('x-request-id', requestId)
+      .send(JSON.stringify({ error_code: r.code, error_msg: r.message, budget: r.budget }));
   }
 
   /** One upstream attempt, counted once whatever happens. */

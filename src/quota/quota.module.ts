@@ -12,6 +12,6 @@ import { CallPackagesService } from './call-packages.service';
   imports: [DrawdownModule, UsageCoreModule],
   controllers: [QuotaController],
   providers: [QuotaService, QpsCoordinator, CallPackagesService],
-  exports: [QuotaService, CallPackagesService],
+  exports: [QuotaService, QpsCoordinator, CallPackagesService],
 })
 export class QuotaModule {}

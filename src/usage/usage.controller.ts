@@ -11,6 +11,7 @@ import type { FastifyReply } from 'fastify';
 import { AdminAuthGuard } from '../admin/admin-auth.guard';
 import { AdminQuery, FORMAT, ParsedQuery, QueryOf, toCsv } from '../admin/admin-http';
 import { countsCell, UsageReportService } from './usage-report.service';
+import { BudgetsService } from '../budgets/budgets.service';
 
 const OPERATION_COLUMNS = [
   'month',
@@ -41,6 +42,7 @@ export class UsageController {
     private readonly reports: UsageReportService,
     private readonly clock: Clock,
     @Inject(CONFIG) private readonly config: Config,
+    private readonly budgets: BudgetsService,
   ) {}
 
   @Get('usage')
@@ -50,7 +52,12 @@ export class UsageController {
     const csv = q.format === 'csv';
     const { app, table } = q;
     const report = await this.reports.report(month, app === '' ? undefined : app);
-    if (!csv) return report;
+    if (!csv) {
+      // Budgets are monthly caps on the current month: shown with it (without the lease rows).
+      const current = month === billingMonthOf(this.clock.now(), this.config.usage.billingTimezone);
+      const budgets = current ? (await this.budgets.list()).filter((b) => !app || b.app === app).map(({ leases: _leases, ...b }) => b) : [];
+      return { ...report, budgets };
+    }
     reply.header('content-type', 'text/csv; charset=utf-8');
     if (table === 'apps') {
       const rows = report.apps.flatMap((a) => Object.entries(a.operations).map(([operation, n]) => ({ month, app: a.app, operation, ...n })));

@@ -2,13 +2,14 @@
 
 import { Module } from '@nestjs/common';
 import { DrawdownModule } from '../drawdown/drawdown.module';
+import { BudgetsModule } from '../budgets/budgets.module';
 import { UsageCoreModule } from './usage-core.module';
 import { UsageReportService } from './usage-report.service';
 import { UsageReportRepository } from './usage-report.repository';
 import { UsageController } from './usage.controller';
 
 @Module({
-  imports: [UsageCoreModule, DrawdownModule],
+  imports: [UsageCoreModule, DrawdownModule, BudgetsModule],
   controllers: [UsageController],
   providers: [UsageReportService, UsageReportRepository],
   exports: [UsageCoreModule, UsageReportService],
