@@ -10,13 +10,14 @@ import { BillingModule } from './billing/billing.module';
 import { HealthController } from './health.controller';
 import { AdminModule } from './admin/admin.module';
 import { ReadinessService } from './readiness.service';
+import { ConsoleModule } from './console/console.module';
 
 @Module({})
 export class AppModule {
   static forRoot(deps: CoreDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AdminModule, AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule],
+      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AdminModule, AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule, ConsoleModule],
       controllers: [HealthController],
       providers: [ReadinessService],
     };

@@ -14,6 +14,7 @@ import { ProxyService } from './proxy/proxy.service';
 import { AppsService } from './apps/apps.service';
 import { proxyRoutes } from './proxy/proxy.routes';
 import { guardBodyRate, serverTimeoutOptions } from './server-timeouts';
+import { setupConsole } from './console/console.setup';
 
 export interface StartOptions {
   readonly config: Config;
@@ -56,6 +57,7 @@ export async function startService(opts: StartOptions): Promise<RunningService> 
     fastify.addHook('onSend', async (_req, reply) => {
       if (stopping) reply.header('connection', 'close');
     });
+    await setupConsole(app, config, clock);
     await app.register(proxyRoutes(app.get(ProxyService), app.get(AppsService)));
     await app.listen(config.server.port, config.server.host);
     const address = app.getHttpServer().address() as { port: number };

@@ -10,6 +10,7 @@ import { CONFIG, Config } from '../config/config';
 import { AdminActor, adminTokens, AdminTokens, bearerToken } from './admin-tokens';
 import { ADMIN_ACCESS, ADMIN_QUERY, forbidden, parseAdminQuery, QuerySpec } from './admin-http';
 import { meterError } from './meter-error';
+import type { ConsoleSession } from '../console/console-session';
 
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
@@ -34,8 +35,14 @@ export class AdminAuthGuard implements CanActivate {
       query?: Record<string, unknown>;
       adminActor?: AdminActor;
       adminQuery?: Record<string, unknown>;
+      consoleSession?: ConsoleSession;
     }>();
-    const actor = this.tokens.actor(bearerToken(req.headers.authorization));
+    const bearer = bearerToken(req.headers.authorization);
+    // Without a bearer token, a console session (signed cookie, see src/console) acts as a
+    // read-only token whatever token opened it: the console's CSV links are these very routes,
+    // and the console never changes anything. SameSite=Strict keeps other sites from using it.
+    const session = !bearer ? req.consoleSession : undefined;
+    const actor = session ? { scope: 'readonly' as const, fingerprint: session.fingerprint } : this.tokens.actor(bearer);
     if (!actor) throw new HttpException(meterError('METER.0401', 'Missing or wrong admin bearer token'), 401);
     const targets = [context.getHandler(), context.getClass()];
     const access = this.reflector.getAllAndOverride<'read' | 'change' | undefined>(ADMIN_ACCESS, targets) ?? (READ_METHODS.has(req.method) ? 'read' : 'change');

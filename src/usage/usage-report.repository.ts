@@ -48,3 +48,28 @@ export class UsageReportRepository {
     return rows.map((r) => ({ app: r.app, operation: r.operation, requests: Number(r.requests), attempts: Number(r.attempts), billable: Number(r.billable) }));
   }
 }
+
+export interface MinuteCountsRow {
+  /** Start of the minute, unix seconds. */
+  readonly minute: number;
+  readonly requests: number;
+  readonly billable: number;
+}
+
+/** Calls per minute over a time range, all apps and operations (the console's 24 h chart). */
+@Injectable()
+export class UsageTimelineRepository {
+  constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
+
+  async callsPerMinute(fromMs: number, toMs: number): Promise<MinuteCountsRow[]> {
+    const rows: { minute: string; requests: string; billable: string }[] = await this.db.query(
+      `SELECT EXTRACT(EPOCH FROM minute)::bigint AS minute,
+              COALESCE(SUM(count) FILTER (WHERE kind = 'request'), 0)::bigint AS requests,
+              COALESCE(SUM(billable) FILTER (WHERE kind = 'attempt'), 0)::bigint AS billable
+       FROM usage_counts WHERE minute >= $1 AND minute < $2
+       GROUP BY minute ORDER BY minute`,
+      [new Date(fromMs), new Date(toMs)],
+    );
+    return rows.map((r) => ({ minute: Number(r.minute), requests: Number(r.requests), billable: Number(r.billable) }));
+  }
+}
