@@ -26,7 +26,7 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 export async function setupConsole(app: NestFastifyApplication, config: Config, clock: Clock): Promise<void> {
-  await app.register(fastifyCookie, { secret: sessionSecret(config), hook: false });
+  await app.register(fastifyCookie, { secret: sessionSecret(config), hook: 'onRequest' });
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   fastify.addHook('onRequest', async (req: WithConsoleSession, reply: FastifyReply) => {
     const path = req.url.split('?', 1)[0];

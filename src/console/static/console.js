@@ -1,4 +1,5 @@
 // Draws the console's charts with uPlot from the console's own JSON data endpoints.
+/* global fetch, uPlot, document */
 'use strict';
 (function () {
   function draw(el) {
