@@ -7,6 +7,7 @@ import { CreateBilling1763700003000 } from './1763700003000-CreateBilling';
 import { CreateAdminAudit1764000900000 } from './1764000900000-CreateAdminAudit';
 import { CreateQpsReplicas1764001200000 } from './1764001200000-CreateQpsReplicas';
 import { CreateBudgets1764001201000 } from './1764001201000-CreateBudgets';
+import { CreateCostCenterDaily1764001300000 } from './1764001300000-CreateCostCenterDaily';
 
 export const MIGRATIONS = [
   CreateApps1763700000000,
@@ -16,4 +17,5 @@ export const MIGRATIONS = [
   CreateAdminAudit1764000900000,
   CreateQpsReplicas1764001200000,
   CreateBudgets1764001201000,
+  CreateCostCenterDaily1764001300000,
 ];

@@ -1,7 +1,8 @@
 // Billing admin routes (SPEC §5):
 //   POST /admin/billing/sync {month}                       pull one month (and the packages) now
 //   GET  /admin/billing/{YYYY-MM}[?format=csv&table=records|detail|summary|packages]
-//   GET  /admin/reconciliation/{YYYY-MM}[?format=csv&table=operations|apps]
+//   POST /admin/cost-center/sync {month}                   pull one month's daily costs from Cost Center now
+//   GET  /admin/reconciliation/{YYYY-MM}[?format=csv&table=operations|apps|days]
 // CSV is one table per request; `table` picks it.
 
 import { Body, Controller, Get, HttpCode, HttpException, Param, Post, Res, UseGuards } from '@nestjs/common';
@@ -15,6 +16,7 @@ import { BssError } from './bss-client';
 import { BillingInputError, BillingSyncService } from './billing-sync.service';
 import { BillingReportService } from './billing-report.service';
 import { ReconciliationService } from './reconciliation.service';
+import { CostCenterSyncService } from './cost-center-sync.service';
 import { BillingMetrics } from './billing.metrics';
 
 export const RECONCILIATION_OPERATION_COLUMNS = [
@@ -139,8 +141,13 @@ function csv(reply: FastifyReply, columns: readonly string[], rows: readonly Rec
   return sendCsv(reply, columns, rows, MONEY_COLUMNS);
 }
 
+const RECONCILIATION_DAY_COLUMNS = [
+  'bill_cycle', 'day', 'operation', 'status', 'metered_calls', 'free_tier', 'call_package', 'pay_per_use', 'currency',
+  'estimated_cost', 'cost_center_amount', 'final_amount', 'difference_amount', 'unexplained_amount', 'explanation',
+] as const;
+
 const BILLING_QUERY = { format: FORMAT, table: ['records', 'detail', 'summary', 'packages'] } as const;
-const RECONCILIATION_QUERY = { format: FORMAT, table: ['operations', 'apps'] } as const;
+const RECONCILIATION_QUERY = { format: FORMAT, table: ['operations', 'apps', 'days'] } as const;
 
 @Controller('admin')
 @UseGuards(AdminAuthGuard)
@@ -151,7 +158,28 @@ export class BillingController {
     private readonly reconciliation: ReconciliationService,
     private readonly metrics: BillingMetrics,
     private readonly audit: AuditService,
+    private readonly costCenter: CostCenterSyncService,
   ) {}
+
+  /** Pulls one month's daily costs from Cost Center now (the schedule does it hourly). */
+  @Post('cost-center/sync')
+  @HttpCode(200)
+  async runCostCenterSync(@Body() body: unknown, @Actor() actor: AdminActor) {
+    const b = (body ?? {}) as { month?: unknown };
+    if (typeof b !== 'object' || typeof b.month !== 'string') throw badRequest('body must be {"month": "YYYY-MM"}');
+    const m = month(b.month);
+    try {
+      const result = await this.costCenter.syncMonth(m);
+      await this.audit.record({ actor, action: 'cost_center.sync', target: m, before: null, after: result });
+      return result;
+    } catch (err) {
+      if (err instanceof BillingInputError) throw badRequest(err.message);
+      if (err instanceof BssError) throw new HttpException(meterError('METER.0502', `Cost Center sync failed, nothing stored: ${err.message}`), 502);
+      throw err;
+    } finally {
+      this.metrics.invalidate();
+    }
+  }
 
   @Post('billing/sync')
   @HttpCode(200)
@@ -202,6 +230,7 @@ export class BillingController {
     if (!asCsv) return report;
     const common = { bill_cycle: report.bill_cycle, status: report.status, currency: report.currency };
     if (t === 'apps') return csv(reply, RECONCILIATION_APP_COLUMNS, report.apps.map((a) => ({ ...common, ...a })));
+    if (t === 'days') return csv(reply, RECONCILIATION_DAY_COLUMNS, report.daily.rows.map((r) => ({ bill_cycle: report.bill_cycle, currency: report.currency, ...r })));
     return csv(reply, RECONCILIATION_OPERATION_COLUMNS, report.operations.map((o) => ({ ...common, ...o })));
   }
 }

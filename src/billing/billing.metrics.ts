@@ -60,7 +60,8 @@ export class BillingMetrics {
     for (let i = 1; i < MONTHS_EXPOSED; i++) from = previousMonth(from);
     const [state, snap] = await Promise.all([this.repo.syncState(), this.repo.metricsSnapshot(from)]);
 
-    for (const kind of SYNC_KINDS) {
+    const costCenter = this.config.billing.costCenter.enabled ? (['cost_center'] as const) : [];
+    for (const kind of [...SYNC_KINDS, ...costCenter]) {
       const s = state.find((x) => x.kind === kind);
       // Never synced reads as 0 (the stale-sync alert fires), unless the schedule is off on purpose.
       if (s?.last_success_at) m.billingLastSync.set({ kind }, new Date(s.last_success_at).getTime() / 1000);

@@ -15,6 +15,8 @@ import { BillingMetrics } from './billing.metrics';
 import { BillingReportService } from './billing-report.service';
 import { ReconciliationService } from './reconciliation.service';
 import { BillingController } from './billing.controller';
+import { CostCenterRepository } from './cost-center.repository';
+import { CostCenterSyncService } from './cost-center-sync.service';
 
 @Module({
   imports: [DrawdownModule, UsageCoreModule, QuotaModule],
@@ -27,6 +29,8 @@ import { BillingController } from './billing.controller';
     BillingMetrics,
     BillingReportService,
     ReconciliationService,
+    CostCenterRepository,
+    CostCenterSyncService,
   ],
   exports: [BillingSyncService, ReconciliationService, BillingScheduler],
 })

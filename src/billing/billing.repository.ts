@@ -8,7 +8,7 @@ import { DATA_SOURCE, LOCKS } from '../database/database';
 import { MonthData, PackageItemRow, ResourceRecord, SummaryRow, SUMMARY_AMOUNT_FIELDS } from './bill-normalize';
 import type { BillStatus, StoredMonthState } from './sync-plan';
 
-export type SyncKind = 'monthly_sum' | 'resource_records' | 'packages';
+export type SyncKind = 'monthly_sum' | 'resource_records' | 'packages' | 'cost_center';
 export const SYNC_KINDS: readonly SyncKind[] = ['monthly_sum', 'resource_records', 'packages'];
 
 export type PackageItem = PackageItemRow;

@@ -4,7 +4,7 @@
 // retried with exponential backoff on later checks; it never touches the proxy.
 // FRS_METER_BILLING_SYNC=off turns the schedule off (POST /admin/billing/sync still works).
 
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
 import { CONFIG, Config } from '../config/config';
@@ -12,7 +12,9 @@ import { Clock } from '../common/clock';
 import { DATA_SOURCE, LOCKS } from '../database/database';
 import { BillingRepository } from './billing.repository';
 import { BillingSyncService, syncPolicy } from './billing-sync.service';
-import { PlannedSync, dueSyncs } from './sync-plan';
+import { PlannedSync, dueSyncs, monthStatusAt } from './sync-plan';
+import { CostCenterSyncService } from './cost-center-sync.service';
+import { billingMonthOf, previousMonth } from '../common/billing-month';
 
 /** Package balances move with every call; BSS updates them with a lag of an hour or more (billing-api.md §6.7). */
 export const PACKAGE_REFRESH_MS = 3600_000;
@@ -27,6 +29,8 @@ export interface CheckResult {
   readonly failed: { month: string; error: string }[];
   readonly skipped: string[];
   readonly packages?: 'synced' | 'failed' | 'skipped';
+  /** Months whose Cost Center daily costs were pulled this check. */
+  readonly costCenter?: string[];
 }
 
 @Injectable()
@@ -37,6 +41,7 @@ export class BillingScheduler implements OnModuleInit, OnApplicationShutdown {
   /** Job-level backoff after failures: key (month or 'packages') → count and earliest next try. */
   private readonly failures = new Map<string, { count: number; nextAt: number }>();
   private lastPackagesAt = 0;
+  private lastCostCenterAt = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -45,6 +50,7 @@ export class BillingScheduler implements OnModuleInit, OnApplicationShutdown {
     private readonly repo: BillingRepository,
     private readonly sync: BillingSyncService,
     private readonly registry: SchedulerRegistry,
+    @Optional() private readonly costCenter?: CostCenterSyncService,
   ) {}
 
   onModuleInit(): void {
@@ -123,7 +129,35 @@ export class BillingScheduler implements OnModuleInit, OnApplicationShutdown {
         this.logger.error(`resource package sync failed; next try after ${new Date(next).toISOString()}: ${(err as Error).message}`);
       }
     }
-    return { ran: true, synced, failed, skipped, packages };
+    const costCenter = await this.runCostCenter(now);
+    return { ran: true, synced, failed, skipped, packages, costCenter };
+  }
+
+  /**
+   * Cost Center's daily costs, every FRS_METER_COST_CENTER_REFRESH_MINUTES: the current month,
+   * and the previous one until its bill is final (its last day needs a pull after it ended).
+   */
+  private async runCostCenter(now: number): Promise<string[]> {
+    const cc = this.config.billing.costCenter;
+    if (!this.costCenter || !cc.enabled || this.stopped || now - this.lastCostCenterAt < cc.refreshMinutes * 60_000) return [];
+    const current = billingMonthOf(now, this.config.usage.billingTimezone);
+    const previous = previousMonth(current);
+    const months = monthStatusAt(previous, now, syncPolicy(this.config)) === 'provisional' ? [previous, current] : [current];
+    const done: string[] = [];
+    for (const m of months) {
+      const key = `cost_center:${m}`;
+      if (!this.mayTry(key, now)) continue;
+      try {
+        await this.costCenter.syncMonth(m);
+        this.failures.delete(key);
+        done.push(m);
+      } catch (err) {
+        const next = this.failed(key);
+        this.logger.error(`Cost Center sync of ${m} failed; next try after ${new Date(next).toISOString()}: ${(err as Error).message}`);
+      }
+    }
+    if (done.length === months.length) this.lastCostCenterAt = now;
+    return done;
   }
 
   private mayTry(key: string, now: number): boolean {

@@ -35,6 +35,7 @@ const THROTTLE_CODES = new Set(['CBC.0250', 'CBC.99007197']);
 const TOKEN_EXPIRED_CODES = new Set(['CBC.0154']);
 /** The page size BSS allows for the list APIs we call (§2.7). */
 export const PAGE_LIMIT = 1000;
+export const COST_CENTER_PATH = '/v4/costs/cost-analysed-bills/query';
 /** ListFreeResourceUsages takes at most 100 item ids per call (§6.4). */
 export const USAGE_IDS_PER_CALL = 100;
 
@@ -242,6 +243,24 @@ export class BssClient {
       out.push(...(list as JsonObject[]));
     }
     return out;
+  }
+
+  /**
+   * POST /v4/costs/cost-analysed-bills/query (Cost Center ListCosts, billing-api.md §8): daily
+   * (time_measure_id 1) original costs of one service between two local dates, inclusive,
+   * grouped by one dimension; every page of `cost_data` (limit 1000, offset paging).
+   */
+  async dailyCosts(beginDate: string, endDate: string, serviceTypeCode: string, groupBy: string): Promise<{ first: JsonObject; items: JsonObject[] }> {
+    return this.paginate('POST', COST_CENTER_PATH, 'cost_data', {
+      body: {
+        time_condition: { time_measure_id: 1, begin_time: beginDate, end_time: endDate },
+        groupby: [{ type: 'dimension', key: groupBy }],
+        filters: [{ operator: 0, filter_factor: { key: 'CLOUD_SERVICE_TYPE', value: [serviceTypeCode] } }],
+        // The reference says ORIGINAL_COST; the SDK's model says UNBLENDED_COST for the same thing.
+        cost_type: 'ORIGINAL_COST',
+        amount_type: 'PAYMENT_AMOUNT',
+      },
+    });
   }
 
   private backoff(attempt: number, err: BssError): number {

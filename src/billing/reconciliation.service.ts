@@ -9,6 +9,17 @@ import { DrawdownService } from '../drawdown/drawdown.service';
 import { UsageService } from '../usage/usage.service';
 import { BillingRepository } from './billing.repository';
 import { ReconciliationReport, reconcile } from './reconciliation';
+import { CostCenterRepository } from './cost-center.repository';
+import { DailyReconciliation, DayStatus, reconcileDays } from './daily-reconciliation';
+import { dayStarts, monthRange } from '../common/billing-month';
+import { Clock } from '../common/clock';
+import { localDate } from './cost-center-sync.service';
+
+/** The month's report, each operation row with its stage, plus each day of the month (daily-reconciliation.ts). */
+export type ReconciliationWithDays = Omit<ReconciliationReport, 'operations'> & {
+  readonly operations: (ReconciliationReport['operations'][number] & { readonly status: DayStatus })[];
+  readonly daily: DailyReconciliation;
+};
 
 @Injectable()
 export class ReconciliationService {
@@ -17,12 +28,37 @@ export class ReconciliationService {
     private readonly repo: BillingRepository,
     private readonly drawdown: DrawdownService,
     private readonly usage: UsageService,
+    private readonly costCenter: CostCenterRepository,
+    private readonly clock: Clock,
   ) {}
 
-  async report(month: string): Promise<ReconciliationReport> {
+  async report(month: string): Promise<ReconciliationWithDays> {
     await this.usage.flush();
-    const [inputs, attribution] = await Promise.all([this.repo.reconciliationInputs(month), this.drawdown.attribute(month)]);
+    const [inputs, state, costCenter, finalDaily] = await Promise.all([
+      this.repo.reconciliationInputs(month),
+      this.drawdown.state(month),
+      this.costCenter.month(month),
+      this.costCenter.finalDaily(month),
+    ]);
     const operations = OPERATIONS.filter((o) => isBillable(this.config, o.name)).map((o) => o.name);
-    return reconcile(inputs, attribution, { month, operations });
+    const report = reconcile(inputs, this.drawdown.attributionOf(state), { month, operations });
+    const rowStatus: DayStatus = report.status === 'final' ? 'final' : report.status === 'provisional' ? 'provisional' : 'estimated';
+    return { ...report, operations: report.operations.map((o) => ({ ...o, status: rowStatus })), daily: this.daily(month, state, costCenter, finalDaily) };
+  }
+
+  private daily(month: string, state: Awaited<ReturnType<DrawdownService['state']>>, costCenter: Awaited<ReturnType<CostCenterRepository['month']>>, finalDaily: Awaited<ReturnType<CostCenterRepository['finalDaily']>>): DailyReconciliation {
+    const tz = this.config.usage.billingTimezone;
+    const starts = dayStarts(month, tz);
+    const end = monthRange(month, tz).end;
+    const now = this.clock.now();
+    const ends = new Map(starts.map((s, i) => [localDate(s, tz), starts[i + 1] ?? end]));
+    return reconcileDays({
+      days: starts.filter((s) => s <= now).map((s) => localDate(s, tz)),
+      dayEnd: (day) => ends.get(day) ?? end,
+      metered: this.drawdown.dailyOf(state),
+      costCenter,
+      finalDaily,
+      lagMs: this.config.billing.costCenter.lagMinutes * 60_000,
+    });
   }
 }

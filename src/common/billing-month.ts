@@ -51,6 +51,16 @@ export function monthRange(month: string, timeZone: string): { start: number; en
   return { start, end };
 }
 
+/** The instant each local day of the month starts, in order (DST-safe). */
+export function dayStarts(month: string, timeZone: string): number[] {
+  const m = MONTH_RE.exec(month);
+  if (!m) throw new Error(`not a month: ${month} (expected YYYY-MM)`);
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  return Array.from({ length: days }, (_, i) => zonedToUtc(y, mo, i + 1, timeZone));
+}
+
 export function previousMonth(month: string): string {
   const [y, m] = month.split('-').map(Number);
   return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;

@@ -183,6 +183,18 @@ export interface Config {
     readonly backoffBaseMs: number;
     readonly backoffMaxMs: number;
     readonly timeoutMs: number;
+    /**
+     * Cost Center daily costs (billing-api.md §8): pulled hourly for the current month and the
+     * previous one until its bill is final, so each day can be reconciled before the bill exists.
+     */
+    readonly costCenter: {
+      readonly enabled: boolean;
+      /** The dimension costs are grouped by; its values are mapped to operations with operationMap. */
+      readonly groupBy: 'RESOURCE_TYPE' | 'USAGE_TYPE';
+      /** A day counts as provisional once a pull ran this long after the day ended (Cost Center lags ~1 h). */
+      readonly lagMinutes: number;
+      readonly refreshMinutes: number;
+    };
   };
   readonly metrics: {
     readonly durationBuckets: readonly number[];
@@ -391,6 +403,12 @@ export function loadConfig(env: Env = process.env): Config {
       backoffBaseMs: r.int('FRS_METER_BSS_BACKOFF_BASE_MS', 500, 0, 600_000),
       backoffMaxMs: r.int('FRS_METER_BSS_BACKOFF_MAX_MS', 30_000, 0, 600_000),
       timeoutMs: r.int('FRS_METER_BSS_TIMEOUT_MS', 30_000, 100, 600_000),
+      costCenter: {
+        enabled: r.bool('FRS_METER_COST_CENTER_SYNC', true),
+        groupBy: r.oneOf('FRS_METER_COST_CENTER_GROUP_BY', ['RESOURCE_TYPE', 'USAGE_TYPE'] as const, 'RESOURCE_TYPE'),
+        lagMinutes: r.int('FRS_METER_COST_CENTER_LAG_MINUTES', 60, 0, 24 * 60),
+        refreshMinutes: r.int('FRS_METER_COST_CENTER_REFRESH_MINUTES', 60, 1, 24 * 60),
+      },
     },
     metrics: { durationBuckets },
   };

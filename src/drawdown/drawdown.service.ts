@@ -10,7 +10,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Decimal from 'decimal.js';
 import { CONFIG, Config, isBillable } from '../config/config';
 import { Clock } from '../common/clock';
-import { billingMonthOf, monthRange, MONTH_RE } from '../common/billing-month';
+import { billingMonthOf, dayStarts, monthRange, MONTH_RE } from '../common/billing-month';
 import { BILLABLE_OPERATION_NAMES, OPERATIONS, OperationName } from '../frs/operations';
 import { CallPackageDef, chunkBounds, DrawdownEngine, Marginal, meteredFrom, PackageBalance, QpsWindow, qpsWindows, Split } from './engine';
 import { DrawdownRunner } from './drawdown-runner';
@@ -38,6 +38,17 @@ export interface OperationAttribution {
   /** Estimated pay-per-use cost as a decimal string; null without a price for the operation. */
   estimated_cost: string | null;
   currency: string | null;
+}
+
+export interface DailyAttribution {
+  readonly day: string;
+  readonly operation: OperationName;
+  readonly valid_calls: number;
+  readonly qps_package: number;
+  readonly call_package: number;
+  readonly free_tier: number;
+  readonly pay_per_use: number;
+  readonly estimated_cost: string | null;
 }
 
 export interface FreeCalls {
@@ -184,6 +195,35 @@ export class DrawdownService {
     });
   }
 
+  /**
+   * Per local day of the state's month (YYYY-MM-DD) and billable operation: the valid calls of
+   * that day, where their cost fell and its estimate — the metered side of the daily
+   * reconciliation against Cost Center. Days without calls are left out.
+   */
+  dailyOf(state: DrawdownState): DailyAttribution[] {
+    const tz = this.config.usage.billingTimezone;
+    const out: DailyAttribution[] = [];
+    for (const [dayStart, byOp] of [...state.engine.attributionByDay].sort((a, b) => a[0] - b[0])) {
+      const p = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(dayStart));
+      for (const o of OPERATIONS) {
+        const s = byOp.get(o.name);
+        if (!s || !isBillable(this.config, o.name)) continue;
+        const priced = this.prices?.covers(o.name) ?? false;
+        out.push({
+          day: p,
+          operation: o.name,
+          valid_calls: s.qps_package + s.call_package + s.free_tier + s.pay_per_use,
+          qps_package: s.qps_package,
+          call_package: s.call_package,
+          free_tier: s.free_tier,
+          pay_per_use: s.pay_per_use,
+          estimated_cost: priced ? (s.cost ?? new Decimal(0)).toFixed() : null,
+        });
+      }
+    }
+    return out;
+  }
+
   /** Per app and operation, the estimated cost of its valid calls of the state's month (decimal). */
   appCosts(state: DrawdownState): Map<string, Map<OperationName, Decimal | null>> {
     const out = new Map<string, Map<OperationName, Decimal | null>>();
@@ -251,10 +291,12 @@ export class DrawdownService {
       if (!(meteredFrom(p) <= now && now < p.expiresAt)) continue;
       for (const op of p.operations) demandFrom.set(op, Math.min(demandFrom.get(op) ?? Infinity, Math.max(now - windowMs, meteredFrom(p))));
     }
-    const instants: number[] = [range.start, range.end, ...demandFrom.values()];
+    // Local day starts too: the attribution is also kept per day (daily reconciliation).
+    const days = dayStarts(month, tz);
+    const instants: number[] = [range.start, range.end, ...demandFrom.values(), ...days];
     for (const p of defs) instants.push(meteredFrom(p), p.expiresAt);
     for (const w of windows) instants.push(w.from, w.to);
-    const engine = new DrawdownEngine(this.config, defs, windows, { collect: { from: range.start, to: range.end }, demandFrom, prices: this.prices });
+    const engine = new DrawdownEngine(this.config, defs, windows, { collect: { from: range.start, to: range.end }, demandFrom, prices: this.prices, collectDays: days });
     await this.runner.run(engine, chunkBounds(start, end, instants, tz));
     engine.advanceTo(Math.min(now, end - 1));
 

@@ -90,6 +90,16 @@ export interface Split {
   cost: Decimal | null;
 }
 
+function mergeSplit(acc: Split, s: Split): void {
+  acc.qps_package += s.qps_package;
+  acc.call_package += s.call_package;
+  acc.free_tier += s.free_tier;
+  acc.pay_per_use += s.pay_per_use;
+  acc.qps_overflow += s.qps_overflow;
+  acc.possibly_billed += s.possibly_billed;
+  if (s.cost !== null) acc.cost = (acc.cost ?? new Decimal(0)).plus(s.cost);
+}
+
 export function emptySplit(): Split {
   return { qps_package: 0, call_package: 0, free_tier: 0, pay_per_use: 0, qps_overflow: 0, possibly_billed: 0, cost: null };
 }
@@ -136,6 +146,11 @@ export interface EngineOptions {
   /** Per operation, count calls offered to call packages from this instant on (burn rate). */
   readonly demandFrom?: ReadonlyMap<OperationName, number>;
   readonly prices?: PriceTable;
+  /**
+   * Local day starts of the collected month, ascending: the attribution is also kept per day
+   * (daily reconciliation against Cost Center). Chunk bounds must include them.
+   */
+  readonly collectDays?: readonly number[];
 }
 
 export class DrawdownEngine {
@@ -143,6 +158,8 @@ export class DrawdownEngine {
   readonly balances: PackageBalance[];
   /** Attribution of collected calls per operation, then app. */
   readonly attribution = new Map<OperationName, Map<string, Split>>();
+  /** With `collectDays`: attribution of collected calls per day start, then operation. */
+  readonly attributionByDay = new Map<number, Map<OperationName, Split>>();
   /** Calls per operation that reached the call-package stage since demandFrom. */
   readonly demand = new Map<OperationName, number>();
   /** Valid and possibly-billed calls per operation since demandFrom, whatever paid for them (forecasts). */
@@ -255,8 +272,27 @@ export class DrawdownEngine {
         }
         split.possibly_billed = possibly;
       }
-      if (collecting) this.addSplit(op, row.app, split);
+      if (collecting) {
+        this.addSplit(op, row.app, split);
+        if (this.opts.collectDays) this.addDaySplit(t, op, split);
+      }
     }
+  }
+
+  private addDaySplit(t: number, op: OperationName, s: Split): void {
+    const days = this.opts.collectDays!;
+    let lo = 0;
+    let hi = days.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (days[mid] <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    let byOp = this.attributionByDay.get(days[lo]);
+    if (!byOp) this.attributionByDay.set(days[lo], (byOp = new Map()));
+    const acc = byOp.get(op);
+    if (!acc) byOp.set(op, { ...s });
+    else mergeSplit(acc, s);
   }
 
   private take(bucket: CostBucket, op: OperationName, t: number, n: number, overflow: number, split: Split, unpriced = false): number {

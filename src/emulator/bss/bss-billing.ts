@@ -371,3 +371,56 @@ function localDate(ms: number): string {
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** Dimensions the emulated Cost Center groups by (billing-api.md §8). */
+export const COST_CENTER_DIMENSIONS = ['CLOUD_SERVICE_TYPE', 'RESOURCE_TYPE', 'USAGE_TYPE', 'ENTERPRISE_PROJECT_ID', 'REGION_CODE', 'RESOURCE_ID'] as const;
+export type CostDimension = (typeof COST_CENTER_DIMENSIONS)[number];
+
+export interface CostGroup {
+  readonly dimensions: { key: CostDimension; value: string }[];
+  /** Period (YYYY-MM-DD or YYYY-MM) → exact amount. */
+  readonly costs: Map<string, Money>;
+}
+
+/**
+ * Cost Center's original costs as the emulator's bills have them: the hourly cells of the drawdown
+ * (the same numbers as the detail records) and package purchases, summed per period — local days
+ * (GMT+8) or months — and per value of the grouping dimensions, between two periods inclusive.
+ * Groups whose amounts are all zero are left out, as a cost view shows only what cost something.
+ */
+export function costAnalysis(calls: readonly ServedCall[], rules: BillingRules, now: Date, measure: 1 | 2, begin: string, end: string, groupBy: readonly CostDimension[]): CostGroup[] {
+  const { cells } = drawdown(calls, rules, now.getTime());
+  const items: { at: number; op?: OperationName; resourceType: string; projectId: string; amount: Money }[] = [];
+  for (const c of cells.values()) items.push({ at: c.hourStart, op: c.operation, resourceType: rules.resourceTypes[c.operation] ?? `hws.resource.type.frs.${c.operation}`, projectId: c.projectId, amount: c.cost });
+  for (const p of rules.packages) {
+    const at = Date.parse(p.effectiveTime);
+    if (p.price !== undefined && at <= now.getTime()) items.push({ at, resourceType: PACKAGE_RESOURCE_TYPE, projectId: p.orderInstanceId, amount: new Money(p.price) });
+  }
+  const value = (d: CostDimension, it: (typeof items)[number]): string => {
+    switch (d) {
+      case 'CLOUD_SERVICE_TYPE':
+        return EMULATOR_SERVICE_TYPE_CODE;
+      case 'RESOURCE_TYPE':
+        return it.resourceType;
+      case 'USAGE_TYPE':
+        return it.op ? 'reqNumber' : 'package';
+      case 'ENTERPRISE_PROJECT_ID':
+        return '0';
+      case 'REGION_CODE':
+        return EMULATOR_REGION;
+      case 'RESOURCE_ID':
+        return it.projectId || 'default';
+    }
+  };
+  const groups = new Map<string, CostGroup>();
+  for (const it of items) {
+    const period = measure === 1 ? localDate(it.at) : localDate(it.at).slice(0, 7);
+    if (period < begin || period > end || it.amount.isZero()) continue;
+    const dims = groupBy.map((key) => ({ key, value: value(key, it) }));
+    const key = JSON.stringify(dims);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { dimensions: dims, costs: new Map() }));
+    g.costs.set(period, (g.costs.get(period) ?? new Money(0)).plus(it.amount));
+  }
+  return [...groups.entries()].sort((a, b) => cmp(a[0], b[0])).map(([, g]) => g);
+}

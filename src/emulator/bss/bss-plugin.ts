@@ -14,7 +14,7 @@ import { EMULATOR_SERVICE_TYPE_CODE } from '../../billing/operation-map';
 import { Money, canonical } from '../../billing/money';
 import { parsePriceTable } from '../../drawdown/price-table';
 import type { EmulatorContext, EmulatorPlugin } from '../plugin';
-import { BillingRules, CALLS_MEASURE_ID, EMULATOR_REGION, EmulatedPackage, MonthBill, ResRecord, ServedCall, defaultRules, monthBill, packageStates } from './bss-billing';
+import { BillingRules, CALLS_MEASURE_ID, COST_CENTER_DIMENSIONS, CostDimension, EMULATOR_REGION, EmulatedPackage, MonthBill, ResRecord, ServedCall, costAnalysis, defaultRules, monthBill, packageStates } from './bss-billing';
 
 export const BSS_CONTROL_PREFIX = '/__bss/';
 const LOG_LIMIT = 10_000;
@@ -103,10 +103,11 @@ const ROUTES = {
   packages: '/v3/payments/free-resources/query',
   usages: '/v2/payments/free-resources/usages/details/query',
   serviceTypes: '/v2/products/service-types',
+  costs: '/v4/costs/cost-analysed-bills/query',
 } as const;
 
 /** Paths the plugin claims: BSS APIs it does not emulate are answered 404 rather than reaching FRS routing. */
-const BSS_PREFIXES = ['/v2/bills/', '/v2/payments/', '/v3/payments/', '/v2/products/', '/v2/bases/', '/v2/orders/', '/v2/accounts/'];
+const BSS_PREFIXES = ['/v4/costs/', '/v2/bills/', '/v2/payments/', '/v3/payments/', '/v2/products/', '/v2/bases/', '/v2/orders/', '/v2/accounts/'];
 
 class BssApiError extends Error {
   constructor(
@@ -294,6 +295,40 @@ class Plugin implements BssPlugin {
         return {
           total_count: rows.length,
           service_types: rows.slice(offset, offset + limit).map((s) => ({ service_type_name: english ? s.en : s.zh, service_type_code: s.code, abbreviation: s.abbreviation })),
+        };
+      }
+      case `POST ${ROUTES.costs}`: {
+        // Cost Center ListCosts (billing-api.md §8): limit ≤ 1000, offset ≤ 200000, amounts as strings.
+        const { offset, limit } = page(body.offset, body.limit, 1000);
+        if (offset > 200_000) throw new BssApiError(400, 'CBC.0100', `offset must be at most 200000, got ${offset}`);
+        const tc = body.time_condition as Record<string, unknown> | undefined;
+        const measure = tc?.time_measure_id === undefined || tc?.time_measure_id === null ? 1 : Number(tc.time_measure_id);
+        const periodRe = measure === 1 ? /^\d{4}-\d{2}-\d{2}$/ : /^\d{4}-\d{2}$/;
+        if ((measure !== 1 && measure !== 2) || typeof tc?.begin_time !== 'string' || typeof tc?.end_time !== 'string' || !periodRe.test(tc.begin_time) || !periodRe.test(tc.end_time)) {
+          throw new BssApiError(400, 'CBC.0100', 'time_condition needs time_measure_id 1 (begin_time/end_time YYYY-MM-DD) or 2 (YYYY-MM)');
+        }
+        const groupby = Array.isArray(body.groupby) ? (body.groupby as Record<string, unknown>[]) : [];
+        if (groupby.length > 2 || groupby.some((g) => g?.type !== 'dimension' || !(COST_CENTER_DIMENSIONS as readonly string[]).includes(String(g?.key)))) {
+          throw new BssApiError(400, 'CBC.0100', `groupby takes at most two {"type": "dimension", "key": …} of ${COST_CENTER_DIMENSIONS.join(', ')} in the emulator`);
+        }
+        const filters = Array.isArray(body.filters) ? (body.filters as Record<string, unknown>[]) : [];
+        const service = filters.find((f) => (f?.filter_factor as Record<string, unknown> | undefined)?.key === 'CLOUD_SERVICE_TYPE');
+        const wanted = service ? ((service.filter_factor as Record<string, unknown>).value as unknown[] | undefined) : undefined;
+        const groups =
+          Array.isArray(wanted) && !wanted.map((v) => String(v).toLowerCase()).includes(EMULATOR_SERVICE_TYPE_CODE)
+            ? []
+            : costAnalysis(calls(), this.rules, now, measure as 1 | 2, tc.begin_time, tc.end_time, groupby.map((g) => g.key as CostDimension));
+        return {
+          currency: this.rules.prices.currency,
+          total_count: groups.length,
+          cost_data: groups.slice(offset, offset + limit).map((g) => {
+            let total = new Money(0);
+            const costs = [...g.costs.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([period, amount]) => {
+              total = total.plus(amount);
+              return { time_dimension_value: period, time_measure_id: measure, amount: canonical(amount), official_amount: canonical(amount) };
+            });
+            return { dimensions: g.dimensions, costs, amount_by_costs: canonical(total), official_amount_by_costs: canonical(total) };
+          }),
         };
       }
       case `GET ${ROUTES.monthlySum}`: {
