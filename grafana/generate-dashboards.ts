@@ -444,6 +444,15 @@ function operationsDashboard(t: Thresholds): dashboard.Dashboard {
     targets: [{ expr: `sum by (operation, result) (rate(frs_qps_shaped_total{${op}}[$__rate_interval]))`, legend: '{{operation}} {{result}}' }],
   });
   l.add({
+    type: 'timeseries', title: 'QPS coordination: share per replica', w: 12, h: 8, unit: 'short', min: 0,
+    description: 'Each replica\'s share of the QPS quota (frs_qps_replica_share; FRS_METER_QPS_COORDINATION=postgres, and redis\'s fallback), the live replicas each one sees (frs_qps_coordination_replicas), and calls shaped on the fallback share because Redis was unreachable (frs_qps_coordination_fallback_calls_total).',
+    targets: [
+      { expr: `max by (instance, operation) (frs_qps_replica_share{${op}})`, legend: '{{instance}} {{operation}} share' },
+      { expr: 'max by (instance) (frs_qps_coordination_replicas)', legend: '{{instance}} live replicas' },
+      { expr: `sum by (operation) (rate(frs_qps_coordination_fallback_calls_total{${op}}[$__rate_interval]))`, legend: '{{operation}} fallback calls/s' },
+    ],
+  });
+  l.add({
     type: 'timeseries', title: 'QPS saturation over time', w: 12, h: 8, unit: 'percentunit', min: 0,
     steps: upTo(t.qpsSaturation.ratio, t.qpsSaturation.ratio * 0.75),
     description: `Peak / quota as each replica computes it (frs_qps_saturation_ratio); the dashed line is the FrsQpsSaturationHigh limit (${pct(t.qpsSaturation.ratio)}).`,
@@ -573,6 +582,22 @@ function quotaDashboard(t: Thresholds): dashboard.Dashboard {
     steps: downTo(t.qpsPackageExpiry.days),
     description: `FrsQpsPackageExpiring fires below ${t.qpsPackageExpiry.days} days; after expiry the operation falls back to the default quota.`,
     targets: [{ expr: qpsDays, legend: '{{operation}}', instant: true }],
+  });
+
+  l.row('Budgets');
+  l.add({
+    type: 'bargauge', title: 'Budget used (per app)', w: 12, h: 8, unit: 'percentunit', min: 0, max: 1,
+    steps: upTo(1, 0.8),
+    description: 'Share of each app\'s monthly budget used, in calls or amount (frs_app_budget_used_ratio, metered). FrsBudgetThresholdCrossed fires at the budget\'s own alert_thresholds (frs_app_budget_threshold_crossed_ratio), FrsBudgetExhausted at 100%.',
+    targets: [
+      { expr: 'max by (app, kind) (frs_app_budget_used_ratio)', legend: '{{app}} {{kind}}', instant: true },
+      { expr: 'max by (app, kind) (frs_app_budget_threshold_crossed_ratio)', legend: '{{app}} {{kind}} threshold crossed', instant: true },
+    ],
+  });
+  l.add({
+    type: 'timeseries', title: 'Budget remaining', w: 12, h: 8, unit: 'short', min: 0,
+    description: 'What is left of each app\'s monthly budget: calls, or amount in the price table\'s currency (frs_app_budget_remaining). FrsBudgetForecastExhausted extrapolates this line to the end of the month.',
+    targets: [{ expr: 'max by (app, kind) (frs_app_budget_remaining)', legend: '{{app}} {{kind}}' }],
   });
 
   return build('frs-quota', 'FRS quota and packages', 'Free calls, month-to-date billable calls, call packages and QPS packages.', l, [OPERATION_VAR]);

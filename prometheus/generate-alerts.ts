@@ -284,6 +284,40 @@ export function buildAlertGroups(t: Thresholds): RuleGroup[] {
         ),
       ],
     },
+    {
+      name: 'frs-meter.budgets',
+      rules: [
+        rule(
+          'FrsBudgetThresholdCrossed',
+          'warning',
+          t.budget.thresholdFor,
+          // Every replica exposes the same database-backed value: max, not sum.
+          'max by (app, kind) (frs_app_budget_threshold_crossed_ratio) > 0 < 1',
+          'Budget of {{ $labels.app }} ({{ $labels.kind }}): the {{ $value | humanizePercentage }} alert threshold is crossed',
+          "App {{ $labels.app }} has used at least {{ $value | humanizePercentage }} of its monthly {{ $labels.kind }} budget " +
+            "(the highest of the budget's alert_thresholds reached). A block budget refuses calls with 402 METER.0402 once it is used up.",
+        ),
+        rule(
+          'FrsBudgetExhausted',
+          'critical',
+          t.budget.thresholdFor,
+          'max by (app, kind) (frs_app_budget_used_ratio) >= 1',
+          'Budget of {{ $labels.app }} ({{ $labels.kind }}) is used up',
+          'App {{ $labels.app }} has used {{ $value | humanizePercentage }} of its monthly {{ $labels.kind }} budget. ' +
+            'With action "block" its calls are refused with 402 METER.0402 until the month resets or the budget is raised; with "alert_only" they go on.',
+        ),
+        rule(
+          'FrsBudgetForecastExhausted',
+          'warning',
+          t.budget.forecastFor,
+          `max by (app, kind) (predict_linear(frs_app_budget_remaining[${t.budget.forecastWindow}], scalar(max(frs_month_end_timestamp_seconds)) - time())) < 0` +
+            ' and max by (app, kind) (frs_app_budget_remaining) > 0',
+          'Budget of {{ $labels.app }} ({{ $labels.kind }}) is forecast to run out before the month ends',
+          `At the pace of the last ${t.budget.forecastWindow}, app {{ $labels.app }} uses up its monthly {{ $labels.kind }} budget before the billing month ends ` +
+            '(forecast remaining at the end of the month: {{ $value | humanize }}).',
+        ),
+      ],
+    },
   ];
 }
 

@@ -24,6 +24,7 @@ export interface Thresholds {
   readonly usageFlushStalled: { readonly seconds: number; readonly for: Duration };
   readonly billingSyncStale: { readonly hours: number; readonly for: Duration };
   readonly reconciliation: { readonly toleranceCalls: number; readonly for: Duration };
+  readonly budget: { readonly thresholdFor: Duration; readonly forecastWindow: Duration; readonly forecastFor: Duration };
   readonly authFailures: {
     readonly upstream: { readonly count: number; readonly window: Duration; readonly for: Duration };
     readonly client: { readonly count: number; readonly window: Duration; readonly for: Duration };
@@ -130,6 +131,11 @@ export function parseThresholds(text: string): Thresholds {
     reconciliation: {
       toleranceCalls: r.number('reconciliation.tolerance_calls', 0, 1e12),
       for: r.duration('reconciliation.for'),
+    },
+    budget: {
+      thresholdFor: r.duration('budget.threshold_for'),
+      forecastWindow: r.duration('budget.forecast_window'),
+      forecastFor: r.duration('budget.forecast_for'),
     },
     authFailures: {
       upstream: {

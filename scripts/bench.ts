@@ -1,7 +1,8 @@
 // `npm run bench`: a benchmark, not a test. In one run it sends the same fixed load of 200 KB
 // base64 face_detect calls straight to the emulator and through frs-meter, and prints
 // requests/s, p50/p99 for both and the latency the proxy adds; then it times the metering work
-// the hot path does per request (usage buffer, metric children, QPS window) in-process.
+// the hot path does per request (usage buffer, metric children, QPS window) and the cost of budget
+// admission (scripts/bench-budget.ts) in-process.
 //
 // BENCH_REQUESTS (default 3000) and BENCH_CONCURRENCY (default 16) set the load.
 
@@ -19,6 +20,7 @@ import { MetricsService } from '../src/metrics/metrics.service';
 import { UsageBuffer } from '../src/usage/usage.buffer';
 import { ProxyMetrics } from '../src/proxy/proxy.metrics';
 import { QpsTracker } from '../src/quota/qps-tracker';
+import { budgetAdmissionCost } from './bench-budget';
 
 const N = Number(process.env.BENCH_REQUESTS ?? 3000);
 const C = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -151,6 +153,8 @@ async function main(): Promise<void> {
     console.log(`  proxy adds       p50 ${(proxied.p50 - direct.p50).toFixed(2)} ms, p99 ${(proxied.p99 - direct.p99).toFixed(2)} ms (AK/SK re-signing of the body included)\n`);
     const cost = meteringCost();
     console.log(`  metering on the hot path: ${cost.perRequestUs.toFixed(2)} µs per request (usage buffer + metric children + QPS window; target ≤ 50 µs)`);
+    const b = await budgetAdmissionCost();
+    console.log(`  budget admission: ${b.callsUs.toFixed(2)} µs per call with a calls cap, ${b.amountUs.toFixed(2)} µs with a currency cap (drawdown engine's marginal cost + apply), from the lease held in memory, no database round trip (target < 20 µs)`);
   } finally {
     service.child.kill('SIGTERM');
     emulator.child.kill('SIGTERM');

@@ -20,10 +20,18 @@ function parts(ms: number, timeZone: string): Record<string, number> {
   return out;
 }
 
+const lastMonth = new Map<string, { readonly month: string; readonly start: number; readonly end: number }>();
+
 /** `YYYY-MM` of the instant in the time zone. */
 export function billingMonthOf(ms: number, timeZone: string): string {
+  // The last month seen per zone answers without Intl (formatToParts costs ~7 µs, and the
+  // drawdown engine asks per call when budgets price calls on the hot path).
+  const c = lastMonth.get(timeZone);
+  if (c !== undefined && ms >= c.start && ms < c.end) return c.month;
   const p = parts(ms, timeZone);
-  return `${p.year}-${String(p.month).padStart(2, '0')}`;
+  const month = `${p.year}-${String(p.month).padStart(2, '0')}`;
+  lastMonth.set(timeZone, { month, ...monthRange(month, timeZone) });
+  return month;
 }
 
 export const MONTH_RE = /^(\d{4})-(0[1-9]|1[0-2])$/;

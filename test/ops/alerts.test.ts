@@ -32,6 +32,10 @@ const REQUIRED: Record<string, [alert: string, forOf: (t: Thresholds) => string]
   'bursts of authentication failures (APIG.0301)': ['FrsUpstreamAuthFailures', (t) => t.authFailures.upstream.for],
   'bursts of authentication failures (METER.0401)': ['FrsClientAuthFailures', (t) => t.authFailures.client.for],
   'frs-meter cannot be scraped': ['FrsMeterDown', (t) => t.meterDown.for],
+  // Issue 12: budgets.
+  "a budget's alert threshold crossed": ['FrsBudgetThresholdCrossed', (t) => t.budget.thresholdFor],
+  'a budget used up': ['FrsBudgetExhausted', (t) => t.budget.thresholdFor],
+  'a budget forecast to run out before the month ends': ['FrsBudgetForecastExhausted', (t) => t.budget.forecastFor],
 };
 
 /** The anchors a Markdown renderer (GitHub, GitLab) gives the `##` headings of a file. */

@@ -244,12 +244,16 @@ describe('query helpers', () => {
 
   test('the contract lists the SPEC §6 metrics and the planned ones', () => {
     const names = Object.keys(FRS_METRICS);
-    expect(names.filter((n) => !FRS_METRICS[n].planned)).toHaveLength(22);
+    expect(names.filter((n) => !FRS_METRICS[n].planned)).toHaveLength(24);
     expect(names.filter((n) => FRS_METRICS[n].planned).sort()).toEqual([
+      'frs_app_budget_threshold_crossed_ratio',
       'frs_billing_month_final',
       'frs_call_package_total_calls',
       'frs_free_calls_total',
       'frs_month_end_timestamp_seconds',
+      'frs_qps_coordination_fallback_calls_total',
+      'frs_qps_coordination_replicas',
+      'frs_qps_replica_share',
       'frs_qps_shaped_total',
       'frs_upstream_pool_connections',
       'frs_upstream_ratelimit',

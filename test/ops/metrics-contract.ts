@@ -45,6 +45,13 @@ export const FRS_METRICS: Readonly<Record<string, MetricContract>> = Object.free
   // Exposed by the service but not in SPEC §6; the dashboards show them (issue #14).
   frs_qps_shaped_total: { type: 'counter', labels: ['operation', 'result'], planned: true },
   frs_upstream_pool_connections: { type: 'gauge', labels: ['state'], planned: true },
+  // Issue 12: budgets (SPEC §8) and cluster-wide QPS shaping.
+  frs_app_budget_used_ratio: { type: 'gauge', labels: ['app', 'kind'] },
+  frs_app_budget_remaining: { type: 'gauge', labels: ['app', 'kind'] },
+  frs_app_budget_threshold_crossed_ratio: { type: 'gauge', labels: ['app', 'kind'], planned: true },
+  frs_qps_replica_share: { type: 'gauge', labels: ['operation'], planned: true },
+  frs_qps_coordination_replicas: { type: 'gauge', labels: [], planned: true },
+  frs_qps_coordination_fallback_calls_total: { type: 'counter', labels: ['operation'], planned: true },
 });
 
 /** Series our recording rules write (prometheus/alerts.yml), with their labels. */
