@@ -19,7 +19,10 @@ const BODIES: Record<string, string> = {
   face_detect: JSON.stringify({ image_base64: 'aGVsbG8=' }),
   face_compare: JSON.stringify({ image1_base64: 'aGVsbG8=', image2_base64: 'aGVsbG8=' }),
 };
-const FAST = { FRS_METER_BUDGET_REFRESH_MS: '250', FRS_METER_BUDGET_LEASE_TTL_MS: '1500', FRS_METER_RETRY_MAX_ATTEMPTS: '1' };
+// Short refresh and TTL so the test sees leases move and expire; a timeout floor of 5 s because a
+// loaded 2-core CI machine can slow the emulator past a p99-derived timeout, and cut calls are
+// not what these tests are about.
+const FAST = { FRS_METER_BUDGET_REFRESH_MS: '250', FRS_METER_BUDGET_LEASE_TTL_MS: '3000', FRS_METER_RETRY_MAX_ATTEMPTS: '1', FRS_METER_TIMEOUT_MIN_SECONDS: '5' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function call(base: string, stack: Stack, apiKey: string, op: 'face_detect' | 'face_compare') {
@@ -163,15 +166,14 @@ describe('budgets across three replicas', () => {
       const reached = served(stack, 'face_compare');
       expect(reached).toBeLessThanOrEqual(1000);
       expect(result.refusals.length).toBeGreaterThan(0);
-      // After the TTL (1.5 s) a replica's renewal tick closes the dead one's lease as expired.
+      // After the TTL (3 s) a replica's renewal tick closes the dead one's lease as expired.
       let leases: Array<{ replica: string; state: string; calls: number }> = [];
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < 60; i++) {
         await sleep(250);
         leases = (await admin(stack.meterUrl, 'GET', '/admin/apps/kill-app/budget')).json.leases;
         if (!leases.some((l) => l.state === 'active' && l.replica.includes(`-${spawned.child.pid}-`))) break;
       }
       const dead = leases.filter((l) => l.replica.includes(`-${spawned.child.pid}-`));
-      if (process.env.BUDGET_DEBUG) console.log(JSON.stringify({ reached, ok: result.ok, refusals: result.refusals.length, leases: leases.map((l) => [l.replica.slice(-14), l.calls, l.state, (l as unknown as { returned_calls: number }).returned_calls]) }));
       expect(dead.length).toBeGreaterThan(0);
       expect(dead.every((l) => l.state !== 'active')).toBe(true);
       // Exactly one block is stranded: the dead replica's lease, at most 100 calls
