@@ -11,13 +11,14 @@ import { HealthController } from './health.controller';
 import { AdminModule } from './admin/admin.module';
 import { ReadinessService } from './readiness.service';
 import { ConsoleModule } from './console/console.module';
+import { InsightsModule } from './insights/insights.module';
 
 @Module({})
 export class AppModule {
   static forRoot(deps: CoreDeps): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AdminModule, AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule, ConsoleModule],
+      imports: [CoreModule.forRoot(deps), ScheduleModule.forRoot(), AdminModule, AppsModule, UsageModule, QuotaModule, ResilienceModule, ProxyModule, BillingModule, ConsoleModule, InsightsModule],
       controllers: [HealthController],
       providers: [ReadinessService],
     };

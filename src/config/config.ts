@@ -154,6 +154,11 @@ export interface Config {
     readonly replicaTtlMs: number;
   };
   readonly packages: { readonly forecastWindowDays: number };
+  /** Month-end forecast and package advice (src/insights). */
+  readonly insights: {
+    /** Whole days of history behind the forecast's weekday × hour profile and its residuals. */
+    readonly historyDays: number;
+  };
   readonly budgets: {
     /** Largest block of calls one lease takes (blocks are also at most 1/8 of what is left). */
     readonly leaseCalls: number;
@@ -382,6 +387,7 @@ export function loadConfig(env: Env = process.env): Config {
       replicaTtlMs,
     },
     packages: { forecastWindowDays: r.number('FRS_METER_FORECAST_WINDOW_DAYS', 7, 0.01, 366) },
+    insights: { historyDays: r.int('FRS_METER_FORECAST_HISTORY_DAYS', 28, 1, 366) },
     budgets: {
       leaseCalls: r.int('FRS_METER_BUDGET_LEASE_CALLS', 100, 1, 1_000_000),
       leaseTtlMs: budgetTtl,

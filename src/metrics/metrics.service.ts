@@ -58,6 +58,8 @@ export class MetricsService {
   readonly reconciliationDifference: Gauge<'bill_cycle' | 'operation'>;
   readonly upstreamPool: Gauge<'state'>;
   readonly clientTimeouts: Counter<'phase'>;
+  readonly forecastAmount: Gauge<'quantile'>;
+  readonly forecastCalls: Gauge<'operation' | 'quantile'>;
   readonly upstreamRateLimit: Gauge<'operation'>;
   readonly upstreamRateLimitUsed: Gauge<'operation'>;
   readonly upstreamRateLimitWindow: Gauge<'operation'>;
@@ -123,6 +125,9 @@ export class MetricsService {
       registers,
     });
     for (const phase of ['headers', 'body']) this.clientTimeouts.labels(phase).inc(0);
+
+    this.forecastAmount = new Gauge({ name: 'frs_forecast_month_amount', help: 'Forecast pay-per-use amount of the current billing month (price table currency), at the 0.1, 0.5 and 0.9 quantile', labelNames: ['quantile'], registers });
+    this.forecastCalls = new Gauge({ name: 'frs_forecast_month_calls', help: 'Forecast valid calls of the current billing month per operation, at the 0.1, 0.5 and 0.9 quantile', labelNames: ['operation', 'quantile'], registers });
 
     collectDefaultMetrics({ register: this.registry });
     this.precreate();
