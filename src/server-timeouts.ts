@@ -6,6 +6,7 @@
 // FRS_METER_CLIENT_KEEPALIVE_TIMEOUT_MS. A cut client gets 408 and a closed socket; each cut
 // is counted in frs_client_timeouts_total{phase}.
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config/config';
@@ -61,11 +62,20 @@ export function serverTimeoutOptions(t: ServerTimeouts, maxBodyBytes: number, me
  * a body that completes before the grace (nearly all) costs one timer set and cleared.
  */
 export function guardBodyRate(fastify: FastifyInstance, t: ServerTimeouts, metrics: MetricsService): void {
-  const rate = t.minBodyBytesPerSecond;
+  const watch = bodyRateWatcher(t, metrics);
   fastify.addHook('onRequest', (req, reply, done) => {
-    const h = req.headers;
-    if ((h['content-length'] === undefined || h['content-length'] === '0') && h['transfer-encoding'] === undefined) return done();
-    const raw = req.raw;
+    // Fastify is still reading the body when a cut comes: take the reply over first.
+    watch(req.raw, reply.raw, () => reply.hijack());
+    done();
+  });
+}
+
+/** The same rule for a raw node:http request (the proxy serves FRS paths without Fastify). */
+export function bodyRateWatcher(t: ServerTimeouts, metrics: MetricsService): (raw: IncomingMessage, res: ServerResponse, beforeCut?: () => void) => void {
+  const rate = t.minBodyBytesPerSecond;
+  return (raw, res, beforeCut) => {
+    const h = raw.headers;
+    if ((h['content-length'] === undefined || h['content-length'] === '0') && h['transfer-encoding'] === undefined) return;
     const socket = raw.socket;
     const start = performance.now();
     const startBytes = socket.bytesRead;
@@ -88,9 +98,7 @@ export function guardBodyRate(fastify: FastifyInstance, t: ServerTimeouts, metri
       }
       stop();
       metrics.clientTimeouts.labels('body').inc();
-      // Fastify is still reading the body: take the reply over, answer, and drop the socket.
-      reply.hijack();
-      const res = reply.raw;
+      beforeCut?.();
       if (!res.headersSent) {
         res.writeHead(408, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(TIMEOUT_BODY), connection: 'close' });
         res.end(TIMEOUT_BODY, () => socket.destroy());
@@ -100,7 +108,6 @@ export function guardBodyRate(fastify: FastifyInstance, t: ServerTimeouts, metri
     };
     timer = setTimeout(check, t.bodyGraceMs);
     raw.once('end', stop);
-    reply.raw.once('close', stop);
-    done();
-  });
+    res.once('close', stop);
+  };
 }

@@ -370,6 +370,7 @@ class Emulator implements ControlApi {
   ): Promise<void> {
     const operation = classified.operation.name;
     let credential: { accessKey?: string; token?: 'token' } = {};
+    const declaredContentSha256 = headerString(req, 'x-sdk-content-sha256');
     // Recorded when the answer is written, so a stalled call appears once, with its final status.
     const record = (status: number, errorCode?: string) =>
       this.ledgerStore.record({
@@ -383,6 +384,7 @@ class Emulator implements ControlApi {
         ...credential,
         requestId,
         bodySha256: body.sha256,
+        ...(declaredContentSha256 !== undefined ? { declaredContentSha256 } : {}),
       });
     const answer = (status: number, payload: unknown, errorCode?: string) => {
       sendJson(res, status, payload);

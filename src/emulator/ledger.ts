@@ -23,6 +23,8 @@ export interface LedgerEntry {
   readonly requestId: string;
   /** Hex SHA-256 of the request body as received. */
   readonly bodySha256: string;
+  /** The X-Sdk-Content-Sha256 the call declared (a hex hash or UNSIGNED-PAYLOAD), when it sent one. */
+  readonly declaredContentSha256?: string;
 }
 
 const TRIM_BATCH = 1024;

@@ -3,7 +3,7 @@
 // upstream calls and verifies app signatures with it, the billing client signs BSS calls, and
 // the emulator verifies what it receives — one implementation, so they cannot drift apart.
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, Hash, timingSafeEqual } from 'node:crypto';
 
 export const SIGNING_ALGORITHM = 'SDK-HMAC-SHA256';
 export const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -48,6 +48,22 @@ export type VerifyResult =
 /** `YYYYMMDDTHHMMSSZ` in UTC, the X-Sdk-Date format. */
 export function sdkDate(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+let cachedDateSecond = NaN;
+let cachedDate = '';
+
+/**
+ * sdkDate for a time in milliseconds, formatted once per second: the proxy signs every call
+ * and the string only changes when the second does (toISOString + two regexes per call otherwise).
+ */
+export function sdkDateAt(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedDateSecond) {
+    cachedDate = sdkDate(new Date(second * 1000));
+    cachedDateSecond = second;
+  }
+  return cachedDate;
 }
 
 /** Parses an X-Sdk-Date value; undefined when it is not exactly `YYYYMMDDTHHMMSSZ`. */
@@ -95,7 +111,7 @@ function decodeQueryPart(s: string): string {
   return decodeSegment(s.includes('+') ? s.replace(/\+/g, ' ') : s);
 }
 
-function canonicalUri(path: string, encoding: PathEncoding = 'single'): string {
+export function canonicalUri(path: string, encoding: PathEncoding = 'single'): string {
   const uri = path
     .split('/')
     .map((seg) => escape(encoding === 'single' ? decodeSegment(seg) : seg))
@@ -103,7 +119,7 @@ function canonicalUri(path: string, encoding: PathEncoding = 'single'): string {
   return uri.endsWith('/') ? uri : uri + '/';
 }
 
-function canonicalQuery(query: string | undefined): string {
+export function canonicalQuery(query: string | undefined): string {
   if (!query) return '';
   const pairs: [string, string][] = [];
   for (const part of query.split('&')) {
@@ -156,8 +172,40 @@ export function canonicalRequest(req: SignableRequest, signedHeaders: string[]):
 }
 
 function signature(canonical: string, date: string, sk: string): string {
-  const stringToSign = `${SIGNING_ALGORITHM}\n${date}\n${sha256Hex(canonical)}`;
-  return createHmac('sha256', sk).update(stringToSign).digest('hex');
+  return createHmac('sha256', sk).update(stringToSign(canonical, date)).digest('hex');
+}
+
+/**
+ * HMAC-SHA256 with the key's inner and outer pad states hashed once (RFC 2104): each signature
+ * then costs two short hash copies instead of re-deriving the pads from the key on every call.
+ * Gives the same bytes as createHmac('sha256', key).
+ */
+export class HmacSha256Key {
+  private readonly inner: Hash;
+  private readonly outer: Hash;
+
+  constructor(key: string | Buffer) {
+    let k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+    if (k.length > 64) k = createHash('sha256').update(k).digest();
+    const ipad = Buffer.alloc(64, 0x36);
+    const opad = Buffer.alloc(64, 0x5c);
+    for (let i = 0; i < k.length; i++) {
+      ipad[i] ^= k[i];
+      opad[i] ^= k[i];
+    }
+    this.inner = createHash('sha256').update(ipad);
+    this.outer = createHash('sha256').update(opad);
+  }
+
+  hex(message: string): string {
+    const inner = this.inner.copy().update(message, 'utf8').digest();
+    return this.outer.copy().update(inner).digest('hex');
+  }
+}
+
+/** The string an SDK-HMAC-SHA256 signature is the HMAC of. */
+export function stringToSign(canonical: string, date: string): string {
+  return `${SIGNING_ALGORITHM}\n${date}\n${sha256Hex(canonical)}`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { request } from 'undici';
 import { CONFIG, Config } from '../config/config';
 import { Clock } from '../common/clock';
-import { signRequest } from './signer';
+import { HmacSha256Key, SIGNING_ALGORITHM, canonicalQuery, canonicalUri, sdkDateAt, stringToSign } from './signer';
 
 interface CachedToken {
   readonly value: string;
@@ -18,6 +18,15 @@ interface CachedToken {
 export class UpstreamAuth {
   private readonly logger = new Logger('UpstreamAuth');
   private readonly host: string;
+  /** AK/SK signing pieces that never change between calls, computed once at start. */
+  private readonly signing?: {
+    readonly key: HmacSha256Key;
+    readonly authPrefix: string;
+    readonly hostLine: string;
+    readonly unsignedLine: string;
+  };
+  /** Canonical URIs of recent paths: paths repeat (project, face set), the escaping need not. */
+  private readonly uris = new Map<string, string>();
   private token?: CachedToken;
   private refreshing?: Promise<CachedToken>;
 
@@ -26,6 +35,15 @@ export class UpstreamAuth {
     private readonly clock: Clock,
   ) {
     this.host = config.upstream.endpoint ? new URL(config.upstream.endpoint).host : '';
+    const auth = config.upstream.auth;
+    if (auth.kind === 'aksk') {
+      this.signing = {
+        key: new HmacSha256Key(auth.sk),
+        authPrefix: `${SIGNING_ALGORITHM} Access=${auth.ak}, SignedHeaders=`,
+        hostLine: `host:${this.host}\n`,
+        unsignedLine: 'x-sdk-content-sha256:UNSIGNED-PAYLOAD\n',
+      };
+    }
   }
 
   get mode(): 'aksk' | 'iam' {
@@ -39,24 +57,49 @@ export class UpstreamAuth {
 
   /**
    * Adds the upstream credentials to `headers` (lower-case names, as sent). For AK/SK the
-   * signature covers host, content-type, x-project-id and x-sdk-date, and the body hash given.
+   * signature covers host, content-type, x-project-id and x-sdk-date, and either the body hash
+   * given (FRS_METER_SIGN_BODY=on) or `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` (the default).
+   * Same bytes as `signRequest` (signer.spec.ts checks it), built from precomputed pieces.
    */
-  async apply(method: string, path: string, query: string, headers: Record<string, string>, bodySha256: string): Promise<void> {
-    const auth = this.config.upstream.auth;
-    if (auth.kind === 'aksk') {
-      const signed: Record<string, string> = { host: this.host };
-      if (headers['content-type'] !== undefined) signed['content-type'] = headers['content-type'];
-      if (headers['x-project-id'] !== undefined) signed['x-project-id'] = headers['x-project-id'];
-      if (!this.config.upstream.signBody) {
-        headers['x-sdk-content-sha256'] = 'UNSIGNED-PAYLOAD';
-        signed['x-sdk-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  apply(method: string, path: string, query: string, headers: Record<string, string>, bodySha256: string): void | Promise<void> {
+    const s = this.signing;
+    if (s !== undefined) {
+      const date = sdkDateAt(this.clock.now());
+      const contentType = headers['content-type'];
+      const project = headers['x-project-id'];
+      const unsigned = !this.config.upstream.signBody;
+      if (unsigned) headers['x-sdk-content-sha256'] = 'UNSIGNED-PAYLOAD';
+      // Signed header names in sorted order: content-type < host < x-project-id < x-sdk-content-sha256 < x-sdk-date.
+      let names = contentType !== undefined ? 'content-type;host' : 'host';
+      let block = contentType !== undefined ? `content-type:${contentType.trim()}\n${s.hostLine}` : s.hostLine;
+      if (project !== undefined) {
+        names += ';x-project-id';
+        block += `x-project-id:${project.trim()}\n`;
       }
-      const added = signRequest({ method, path, query, headers: signed, bodySha256Hex: bodySha256, pathEncoding: this.config.upstream.pathEncoding }, auth, new Date(this.clock.now()));
-      headers['x-sdk-date'] = added['X-Sdk-Date'];
-      headers.authorization = added.Authorization;
+      if (unsigned) {
+        names += ';x-sdk-content-sha256';
+        block += s.unsignedLine;
+      }
+      names += ';x-sdk-date';
+      block += `x-sdk-date:${date}\n`;
+      const canonical = `${method.toUpperCase()}\n${this.canonicalUri(path)}\n${canonicalQuery(query)}\n${block}\n${names}\n${unsigned ? 'UNSIGNED-PAYLOAD' : bodySha256}`;
+      headers['x-sdk-date'] = date;
+      headers.authorization = `${s.authPrefix}${names}, Signature=${s.key.hex(stringToSign(canonical, date))}`;
       return;
     }
-    headers['x-auth-token'] = (await this.currentToken()).value;
+    return this.currentToken().then((t) => {
+      headers['x-auth-token'] = t.value;
+    });
+  }
+
+  private canonicalUri(path: string): string {
+    let uri = this.uris.get(path);
+    if (uri === undefined) {
+      uri = canonicalUri(path, this.config.upstream.pathEncoding);
+      if (this.uris.size >= 1024) this.uris.clear();
+      this.uris.set(path, uri);
+    }
+    return uri;
   }
 
   /** FRS said the credentials are expired or revoked: drop the cached token so the next call fetches one. */

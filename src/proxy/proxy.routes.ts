@@ -1,49 +1,48 @@
-// Mounts the proxy on Fastify directly, outside Nest's controller pipeline: FRS paths under /v1
-// and /v2 get a raw-bytes body parser (an image body is never parsed) and a size check made
-// from Content-Length before any body byte is read.
+// Serves the proxy on node:http directly, in front of Fastify: requests for FRS paths under /v1
+// and /v2 go to ProxyService.handle with the raw request and response, everything else (admin
+// API, /metrics, health) to Fastify. Fastify's per-request machinery (request/reply objects,
+// content-type parsing with its async wrappers, hooks, serialisation) cost more than the rest of
+// the proxy together in profiles; the proxy needs none of it: it reads the body itself
+// (body-reader.ts) and streams the answer.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OPERATIONS } from '../frs/operations';
-import { UNAUTHENTICATED_APP } from '../metrics/metrics.service';
-import { AppsService } from '../apps/apps.service';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Logger } from '@nestjs/common';
+import { meterErrorBody } from '../frs/error-codes';
 import { ProxyService } from './proxy.service';
 
-const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
+const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 
-export function proxyRoutes(proxy: ProxyService, apps: AppsService) {
-  const maxLimit = Math.max(...OPERATIONS.map((o) => proxy.bodyLimit(o)));
-  return async function plugin(instance: FastifyInstance): Promise<void> {
-    instance.removeAllContentTypeParsers();
-    // One byte over the largest limit lets a chunked body that is too large be told apart.
-    instance.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxLimit + 1 }, (_req, body, done) => done(null, body));
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-    instance.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      const declared = Number(req.headers['content-length'] ?? 0);
-      if (declared === 0) return;
-      const operation = proxy.classify(req.method, req.url).operation;
-      const limit = proxy.bodyLimit(operation);
-      if (declared > limit) {
-        const start = process.hrtime.bigint();
-        const app = apps.appForToken(req.headers) ?? UNAUTHENTICATED_APP;
-        // The unread body is not drained: close the connection once the answer is out.
-        reply.header('connection', 'close');
-        return proxy.reject(reply, start, app, operation, 413, 'METER.0413', `Request body of ${declared} bytes is over the ${limit}-byte limit for ${operation.name}`, 'client_error');
-      }
+/** Whether the raw proxy serves this request (an FRS path and method); otherwise Fastify does. */
+export function isProxied(req: IncomingMessage): boolean {
+  const url = req.url;
+  return url !== undefined && url.length > 4 && url.charCodeAt(0) === 47 /* / */ && url.charCodeAt(1) === 118 /* v */ && (url.startsWith('/v1/') || url.startsWith('/v2/')) && METHODS.has(req.method ?? '');
+}
+
+/**
+ * The proxy's request listener. `stopping` is true once a graceful stop began: answers then close
+ * their connection, and a new request on a kept-alive socket is refused with 503 (as Fastify's
+ * return503OnClosing does for the other routes) so a load balancer sends it elsewhere.
+ */
+export function proxyListener(proxy: ProxyService, stopping: () => boolean, watchBody?: (req: IncomingMessage, res: ServerResponse) => void): RequestListener {
+  const logger = new Logger('Proxy');
+  return (req, res) => {
+    if (stopping()) {
+      const body = meterErrorBody('METER.0503', 'frs-meter is stopping; retry on another replica');
+      res.writeHead(503, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+      return;
+    }
+    // The slow-body rule of server-timeouts.ts (408 for a body that trickles in).
+    watchBody?.(req, res);
+    proxy.handle(req, res).catch((err: Error) => {
+      logger.error(`proxy error: ${err.stack ?? err.message}`);
+      if (!res.headersSent && !res.destroyed) {
+        const body = meterErrorBody('METER.0502', 'Proxy error');
+        res.writeHead(502, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+        res.end(body);
+      } else res.destroy();
     });
-
-    instance.setErrorHandler((err: { code?: string; statusCode?: number; message: string }, req, reply) => {
-      const operation = proxy.classify(req.method, req.url).operation;
-      const app = apps.appForToken(req.headers) ?? UNAUTHENTICATED_APP;
-      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        reply.header('connection', 'close');
-        return proxy.reject(reply, process.hrtime.bigint(), app, operation, 413, 'METER.0413', `Request body is over the ${proxy.bodyLimit(operation)}-byte limit for ${operation.name}`, 'client_error');
-      }
-      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 502;
-      return proxy.reject(reply, process.hrtime.bigint(), app, operation, status, status === 502 ? 'METER.0502' : 'METER.0400', status === 502 ? 'Proxy error' : err.message, status === 502 ? 'connection_error' : 'client_error');
-    });
-
-    const handler = (req: FastifyRequest, reply: FastifyReply) => proxy.handle(req, reply);
-    instance.route({ method: [...METHODS], url: '/v1/*', handler });
-    instance.route({ method: [...METHODS], url: '/v2/*', handler });
   };
 }

@@ -1,16 +1,23 @@
 // The hot path: classify → authenticate the app → check size → admit (QPS) → forward with
-// timeouts and safe retries → record. Bodies are forwarded as the bytes received and never
-// parsed; only small upstream error bodies are read for their error_code. Nothing here touches
-// the database: usage goes to the in-memory buffer and is flushed in batches.
+// timeouts and safe retries → record. Served on node:http directly (proxy.routes.ts), not through
+// Fastify's request pipeline. Bodies are read once into one buffer (body-reader.ts) and forwarded
+// as the bytes received, never parsed; successful answers stream back to the client as they
+// arrive and only small upstream error bodies are buffered for their error_code. Nothing here
+// touches the database: usage goes to the in-memory buffer and is flushed in batches.
+//
+// Retries: the request body is held (one buffer, bounded by the size limit) until the request is
+// answered, so any attempt can be resent. A successful answer is streamed to the client, so once
+// its headers are out there is nothing left to retry; a failure after that point cuts the client
+// connection (the client sees a broken answer, as it would from FRS itself).
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { CONFIG, Config, isBillable } from '../config/config';
 import { Clock } from '../common/clock';
 import { Classified, classify, OperationSpec, UNKNOWN } from '../frs/operations';
 import { errorCodeLabel, meterErrorBody, parseErrorCode } from '../frs/error-codes';
-import { EMPTY_BODY_SHA256, sha256Hex } from '../frs/signer';
+import { EMPTY_BODY_SHA256 } from '../frs/signer';
 import { UpstreamAuth } from '../frs/upstream-auth';
 import { AttemptOutcome, MetricsService, UNAUTHENTICATED_APP } from '../metrics/metrics.service';
 import { AppsService, receivedBody } from '../apps/apps.service';
@@ -21,14 +28,17 @@ import { LatencyTracker } from './latency-tracker';
 import { TimeoutPolicy } from './timeout-policy';
 import { RetryPolicy, connectionErrorCode } from './retry-policy';
 import { RetryBudget } from './retry-budget';
-import { UpstreamClient, UpstreamResponse } from './upstream.client';
+import { ResponseSink, UpstreamClient, UpstreamResponse } from './upstream.client';
 import { ProxyMetrics } from './proxy.metrics';
+import { readBody } from './body-reader';
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones we set. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
+/** The same for answers, which keep their Content-Length: their bytes are passed on unchanged. */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Client credentials that must never travel upstream; ours replace them. */
 const CLIENT_AUTH = new Set(['authorization', 'x-auth-token', 'x-sdk-date', 'x-sdk-content-sha256', 'x-security-token', 'x-project-id']);
-const EMPTY = Buffer.alloc(0);
+const JSON_TYPE = 'application/json;charset=UTF-8';
 
 interface Attempted {
   readonly response?: UpstreamResponse;
@@ -39,6 +49,62 @@ interface Attempted {
   /** The socket-level error code of a connection failure (ECONNREFUSED, UND_ERR_SOCKET, …). */
   readonly socketCode?: string;
   readonly upstreamSeconds: number;
+}
+
+/**
+ * The client's response as the target of a streamed upstream answer: the upstream status and
+ * headers (hop-by-hop ones dropped, our X-Request-Id added when FRS sent none), then the body
+ * chunk by chunk with the client socket's backpressure passed back to undici.
+ */
+class ClientSink implements ResponseSink {
+  started = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly requestId: string,
+  ) {}
+
+  start(statusCode: number, rawHeaders: readonly string[]): void {
+    this.started = true;
+    this.res.writeHead(statusCode, responseHeaders(rawHeaders, this.requestId));
+  }
+
+  write(chunk: Buffer, resume: () => void): boolean {
+    const res = this.res;
+    if (res.destroyed) return true; // the client left: let the answer drain
+    if (res.write(chunk)) return true;
+    res.once('drain', resume);
+    return false;
+  }
+
+  end(): void {
+    this.res.end();
+  }
+}
+
+function responseHeaders(raw: readonly string[], requestId: string): string[] {
+  const out: string[] = [];
+  let hasRequestId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i].toLowerCase();
+    if (RESPONSE_HOP_BY_HOP.has(lower)) continue;
+    if (lower === 'x-request-id') hasRequestId = true;
+    out.push(raw[i], raw[i + 1]);
+  }
+  if (!hasRequestId) out.push('X-Request-Id', requestId);
+  return out;
+}
+
+/** FRS's X-Request-Id of an answer, else ours: the exemplar that leads from a latency spike to the call. */
+function frsRequestId(res: UpstreamResponse, ours: string): string {
+  const v = res.headers['x-request-id'];
+  return typeof v === 'string' ? v : ours;
+}
+
+/** Whether verifying an AK/SK client needs the body's SHA-256 (it declared none, or a real one to check). */
+function clientNeedsBodyHash(h: IncomingMessage['headers']): boolean {
+  if (h['x-auth-token'] !== undefined || h.authorization === undefined) return false;
+  return h['x-sdk-content-sha256'] !== 'UNSIGNED-PAYLOAD';
 }
 
 @Injectable()
@@ -76,60 +142,76 @@ export class ProxyService {
   }
 
   /** Answers an error frs-meter decides itself (401, 413, 429, 502–504) and records it. */
-  reject(reply: FastifyReply, startNs: bigint, app: string, operation: OperationSpec, status: number, code: string, message: string, outcome: AttemptOutcome, requestId?: string): FastifyReply {
+  reject(res: ServerResponse, startNs: bigint, app: string, operation: OperationSpec, status: number, code: string, message: string, outcome: AttemptOutcome, requestId?: string, closeConnection = false): void {
     this.record(app, operation, status, code, outcome, startNs, 0, requestId);
-    return reply
-      .code(status)
-      .header('content-type', 'application/json;charset=UTF-8')
-      .header('x-request-id', requestId ?? randomUUID())
-      .send(meterErrorBody(code, message));
+    if (res.headersSent || res.destroyed) return;
+    const body = meterErrorBody(code, message);
+    const headers: OutgoingHttpHeaders = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body), 'x-request-id': requestId ?? randomUUID() };
+    // An unread body is not drained: close the connection once the answer is out.
+    if (closeConnection) headers.connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
   }
 
-  async handle(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startNs = process.hrtime.bigint();
-    const method = req.method;
-    const url = req.url;
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
     const operation = (classify(method, path) ?? { operation: UNKNOWN }).operation;
     const projectInPath = path.split('/', 3)[2];
-    const body = Buffer.isBuffer(req.body) ? req.body : EMPTY;
-    const clientRequestId = req.headers['x-request-id'];
+    const h = req.headers;
+    const clientRequestId = h['x-request-id'];
     const requestId = typeof clientRequestId === 'string' && clientRequestId !== '' ? clientRequestId : randomUUID();
 
-    // Authenticate: a signed body is checked against the hash of the bytes received (once, lazily).
-    const received = receivedBody(body);
-    const who = this.apps.authenticate(method, path, query, req.headers, received) ?? (await this.apps.authenticateAfterRefresh(method, path, query, req.headers, received));
+    // Size: a declared length over the limit is refused before any body byte is read.
+    const limit = this.bodyLimit(operation);
+    const declared = h['content-length'];
+    const length = declared !== undefined ? Number(declared) : h['transfer-encoding'] !== undefined ? -1 : 0;
+    if (length > limit) {
+      const app = this.apps.appForToken(h) ?? UNAUTHENTICATED_APP;
+      return this.reject(res, startNs, app, operation, 413, 'METER.0413', `Request body of ${length} bytes is over the ${limit}-byte limit for ${operation.name}`, 'client_error', requestId, true);
+    }
+    const read = readBody(req, length, limit, this.upstreamAuth.needsBodyHash || clientNeedsBodyHash(h));
+    const got = 'then' in read ? await read : read;
+    if (!got.ok) {
+      if (got.reason === 'aborted') return; // the client went away mid-body: there is no one to answer
+      const app = this.apps.appForToken(h) ?? UNAUTHENTICATED_APP;
+      return this.reject(res, startNs, app, operation, 413, 'METER.0413', `Request body is over the ${limit}-byte limit for ${operation.name}`, 'client_error', requestId, true);
+    }
+    const body = got.body;
+
+    // Authenticate: a signed body is checked against the hash computed while it was read.
+    const received = receivedBody(body, got.sha256);
+    const who = this.apps.authenticate(method, path, query, h, received) ?? (await this.apps.authenticateAfterRefresh(method, path, query, h, received));
     if (!who || 'refused' in who) {
       const message = who?.refused ?? 'Missing or invalid application credentials: send X-Auth-Token with your frs-meter API key, or sign with your frs-meter AK/SK';
-      return this.reject(reply, startNs, UNAUTHENTICATED_APP, operation, 401, 'METER.0401', message, 'client_error', requestId);
+      return this.reject(res, startNs, UNAUTHENTICATED_APP, operation, 401, 'METER.0401', message, 'client_error', requestId);
     }
     const app = who.app;
-    if (body.length > this.bodyLimit(operation)) {
-      return this.reject(reply, startNs, app, operation, 413, 'METER.0413', `Request body of ${body.length} bytes is over the ${this.bodyLimit(operation)}-byte limit for ${operation.name}`, 'client_error', requestId);
-    }
     // Budget before QPS: a refused call takes no QPS slot. Each ticket is one reserved call of the
     // app's budget; it is settled once the call's fate is known (given back unless billed).
     let admission = this.admitBudget(app, operation);
     if (admission instanceof Promise) admission = await admission;
-    if (isRefusal(admission)) return this.refuseBudget(reply, startNs, app, operation, admission, requestId);
+    if (isRefusal(admission)) return this.refuseBudget(res, startNs, app, operation, admission, requestId);
     const tickets: BudgetTicket[] = admission ? [admission] : [];
     const admitted = this.quota.admit(operation.name);
     if (admitted !== true && !(await admitted)) {
       this.settleBudget(tickets, false);
-      return this.reject(reply, startNs, app, operation, 429, 'METER.0429', `QPS quota for ${operation.name} reached; retry after a short wait`, 'throttled', requestId);
+      return this.reject(res, startNs, app, operation, 429, 'METER.0429', `QPS quota for ${operation.name} reached; retry after a short wait`, 'throttled', requestId);
     }
     if (!this.config.upstream.endpoint) {
       this.settleBudget(tickets, false);
-      return this.reject(reply, startNs, app, operation, 503, 'METER.0503', 'No upstream configured', 'connection_error', requestId);
+      return this.reject(res, startNs, app, operation, 503, 'METER.0503', 'No upstream configured', 'connection_error', requestId);
     }
 
     // Upstream request: the client's headers minus hop-by-hop and credentials, our credentials added.
     const headers: Record<string, string> = {};
-    for (const name of Object.keys(req.headers)) {
+    for (const name in h) {
       if (HOP_BY_HOP.has(name) || CLIENT_AUTH.has(name)) continue;
-      const v = req.headers[name];
+      const v = h[name];
       if (v !== undefined) headers[name] = Array.isArray(v) ? v.join(', ') : v;
     }
     headers['x-request-id'] = requestId;
@@ -139,22 +221,26 @@ export class ProxyService {
       headers['x-project-id'] = this.config.upstream.projectId;
     }
     const upstreamUrlPath = query ? `${upstreamPath}?${query}` : upstreamPath;
-    const bodySha256 = this.upstreamAuth.needsBodyHash ? (who.bodySha256 ?? (body.length > 0 ? sha256Hex(body) : EMPTY_BODY_SHA256)) : EMPTY_BODY_SHA256;
+    const bodySha256 = got.sha256 ?? EMPTY_BODY_SHA256;
     this.budget.onRequest(this.clock.now());
+    const sink = new ClientSink(res, requestId);
 
     let upstreamSeconds = 0;
     let last: Attempted | undefined;
     let authRetried = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.upstreamAuth.apply(method, upstreamPath, query, headers, bodySha256);
+        const applying = this.upstreamAuth.apply(method, upstreamPath, query, headers, bodySha256);
+        if (applying) await applying;
       } catch (err) {
         this.logger.error(`upstream credentials unavailable: ${(err as Error).message}`);
         this.settleBudget(tickets, false);
-        return this.reject(reply, startNs, app, operation, 503, 'METER.0503', 'Upstream credentials unavailable (IAM token could not be obtained)', 'connection_error', requestId);
+        return this.reject(res, startNs, app, operation, 503, 'METER.0503', 'Upstream credentials unavailable (IAM token could not be obtained)', 'connection_error', requestId);
       }
-      last = await this.attempt(app, operation, method, upstreamUrlPath, headers, body);
+      last = await this.attempt(app, operation, method, upstreamUrlPath, headers, body, sink);
       upstreamSeconds += last.upstreamSeconds;
+      // The answer's head is already with the client: nothing can be retried or re-answered.
+      if (sink.started) break;
 
       const status = last.response?.statusCode ?? 0;
       if (!authRetried && last.response && this.retry.isAuthExpired(status, last.errorCode) && this.upstreamAuth.mode === 'iam') {
@@ -180,13 +266,20 @@ export class ProxyService {
       if (again !== true && !(await again)) break;
     }
 
-    // Billed (success) or possibly billed (cut at the timeout): the reservation is kept.
-    this.settleBudget(tickets, last.outcome === 'success' || last.outcome === 'timeout');
-    const res = last.response;
-    if (!res) {
+    // Billed (success, or a 2xx already streaming to the client) or possibly billed (cut at the
+    // timeout): the reservation is kept.
+    this.settleBudget(tickets, sink.started || last.outcome === 'success' || last.outcome === 'timeout');
+    const upstreamRes = last.response;
+    if (sink.started) {
+      // Streamed: answered already (or cut mid-answer, which only closing the socket can tell).
+      if (!upstreamRes) res.destroy();
+      this.record(app, operation, upstreamRes?.statusCode ?? 502, last.errorCode, last.outcome, startNs, upstreamSeconds, upstreamRes ? frsRequestId(upstreamRes, requestId) : requestId);
+      return;
+    }
+    if (!upstreamRes) {
       const timedOut = last.failure === 'timeout';
       return this.reject(
-        reply,
+        res,
         startNs,
         app,
         operation,
@@ -197,15 +290,11 @@ export class ProxyService {
         requestId,
       );
     }
-    const frsRequestId = res.headers['x-request-id'];
-    this.record(app, operation, res.statusCode, last.errorCode, last.outcome, startNs, upstreamSeconds, typeof frsRequestId === 'string' ? frsRequestId : requestId);
-    for (const name of Object.keys(res.headers)) {
-      if (HOP_BY_HOP.has(name)) continue;
-      const v = res.headers[name];
-      if (v !== undefined) reply.header(name, v);
-    }
-    if (res.headers['x-request-id'] === undefined) reply.header('x-request-id', requestId);
-    return reply.code(res.statusCode).send(res.body);
+    // An error answer, buffered: pass it on as FRS sent it.
+    this.record(app, operation, upstreamRes.statusCode, last.errorCode, last.outcome, startNs, upstreamSeconds, frsRequestId(upstreamRes, requestId));
+    if (res.destroyed) return;
+    res.writeHead(upstreamRes.statusCode, responseHeaders(upstreamRes.rawHeaders, requestId));
+    res.end(upstreamRes.body);
   }
 
   private admitBudget(app: string, operation: OperationSpec): Admission | Promise<Admission> {
@@ -223,26 +312,24 @@ export class ProxyService {
    * the budget is raised); no SDK retries a 402. The body names the budget, what is used and when
    * it resets.
    */
-  private refuseBudget(reply: FastifyReply, startNs: bigint, app: string, operation: OperationSpec, r: BudgetRefusal, requestId: string): FastifyReply {
+  private refuseBudget(res: ServerResponse, startNs: bigint, app: string, operation: OperationSpec, r: BudgetRefusal, requestId: string): void {
     this.record(app, operation, r.status, r.code, 'client_error', startNs, 0);
-    return reply
-      .code(r.status)
-      .header('content-type', 'application/json;charset=UTF-8')
-      .header('x-request-id', requestId)
-      .send(JSON.stringify({ error_code: r.code, error_msg: r.message, budget: r.budget }));
+    const body = JSON.stringify({ error_code: r.code, error_msg: r.message, budget: r.budget });
+    res.writeHead(r.status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(body), 'x-request-id': requestId });
+    res.end(body);
   }
 
   /** One upstream attempt, counted once whatever happens. */
-  private async attempt(app: string, operation: OperationSpec, method: string, path: string, headers: Record<string, string>, body: Buffer): Promise<Attempted> {
+  private async attempt(app: string, operation: OperationSpec, method: string, path: string, headers: Record<string, string>, body: Buffer, sink: ResponseSink): Promise<Attempted> {
     const now = this.clock.now();
     const timeoutMs = this.timeouts.timeoutMs(operation.name, now);
     const t0 = process.hrtime.bigint();
     let result: Attempted;
     try {
-      const response = await this.upstream.send(method, path, headers, body.length > 0 ? body : undefined, timeoutMs);
+      const response = await this.upstream.send(method, path, headers, body.length > 0 ? body : undefined, timeoutMs, sink);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const status = response.statusCode;
-      const errorCode = status >= 400 ? parseErrorCode(response.body) : undefined;
+      const errorCode = status >= 400 && response.body ? parseErrorCode(response.body) : undefined;
       const outcome: AttemptOutcome = status < 400 ? 'success' : status === 429 ? 'throttled' : status < 500 ? 'client_error' : 'server_error';
       // A completed attempt is a latency sample; an abandoned one is not (it would feed its own timeout).
       this.latency.record(operation.name, seconds, now);
