@@ -583,6 +583,16 @@ function quotaDashboard(t: Thresholds): dashboard.Dashboard {
     description: `FrsQpsPackageExpiring fires below ${t.qpsPackageExpiry.days} days; after expiry the operation falls back to the default quota.`,
     targets: [{ expr: qpsDays, legend: '{{operation}}', instant: true }],
   });
+  l.add({
+    type: 'timeseries', title: 'Calls a package did not cover: QPS overflow and possibly billed', w: 24, h: 8, unit: 'reqps', min: 0,
+    description:
+      "QPS overflow: valid calls over the QPS package's rate in their sliding second — FRS bills them on demand (or from a call package), not from the QPS package. " +
+      "Possibly billed: attempts cut at the proxy's timeout or with the connection lost after sending — FRS may have completed and billed them; free calls left and package balances count them as used.",
+    targets: [
+      { expr: `sum by (operation) (rate(frs_qps_overflow_calls_total{${op}}[$__rate_interval]))`, legend: 'overflow {{operation}}' },
+      { expr: `sum by (operation) (rate(frs_possibly_billed_calls_total{${op}}[$__rate_interval]))`, legend: 'possibly billed {{operation}}' },
+    ],
+  });
 
   l.row('Budgets');
   l.add({
@@ -634,14 +644,15 @@ function billingDashboard(t: Thresholds): dashboard.Dashboard {
   const recSteps = [red(), green(-tol), red(tol + 1)];
   l.add({
     type: 'table', title: 'Reconciliation difference (metered minus billed calls)', w: 12, h: 9,
-    description: `Calls frs-meter metered minus calls Huawei billed, per month and operation. On a final month anything beyond ${tol} calls fires FrsReconciliationMismatch.`,
+    description: `Calls frs-meter metered minus calls Huawei billed, per month and operation, and the part of it nothing explains (QPS package, possibly-billed attempts and gateway timeouts are explanations). On a final month an unexplained part beyond ${tol} calls fires FrsReconciliationMismatch.`,
     targets: [
       { expr: `max by (bill_cycle, operation) (frs_reconciliation_difference_calls{${op}})`, instant: true },
       { expr: 'max by (bill_cycle) (frs_billing_month_final)', instant: true },
+      { expr: `max by (bill_cycle, operation) (frs_reconciliation_unexplained_calls{${op}})`, instant: true },
     ],
-    transformations: mergeColumns({ A: 'Difference (calls)', B: 'Month' }, 'bill_cycle'),
+    transformations: mergeColumns({ A: 'Difference (calls)', B: 'Month', C: 'Unexplained (calls)' }, 'bill_cycle'),
     overrides: [
-      column('Difference (calls)', 'short', [{ id: 'thresholds', value: thresholdsValue(recSteps) }]),
+      column('Unexplained (calls)', 'short', [{ id: 'thresholds', value: thresholdsValue(recSteps) }]),
       column('Month', 'none', [{ id: 'mappings', value: [MONTH_STATUS] }]),
     ],
   });

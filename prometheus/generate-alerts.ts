@@ -275,12 +275,14 @@ export function buildAlertGroups(t: Thresholds): RuleGroup[] {
           'FrsReconciliationMismatch',
           'warning',
           t.reconciliation.for,
-          `(max by (bill_cycle, operation) (frs_reconciliation_difference_calls) > ${t.reconciliation.toleranceCalls}` +
-            ` or max by (bill_cycle, operation) (frs_reconciliation_difference_calls) < ${-t.reconciliation.toleranceCalls || 0})` +
+          // The unexplained part, not the raw difference: calls a QPS package covered, possibly-billed
+          // attempts and gateway timeouts are explained by the reconciliation and must not page.
+          `(max by (bill_cycle, operation) (frs_reconciliation_unexplained_calls) > ${t.reconciliation.toleranceCalls}` +
+            ` or max by (bill_cycle, operation) (frs_reconciliation_unexplained_calls) < ${-t.reconciliation.toleranceCalls || 0})` +
             ' and on (bill_cycle) max by (bill_cycle) (frs_billing_month_final) == 1',
-          'Final bill {{ $labels.bill_cycle }} differs from metered {{ $labels.operation }} calls by {{ $value | humanize }}',
-          'For the final bill of {{ $labels.bill_cycle }}, frs-meter metered {{ $value | humanize }} {{ $labels.operation }} calls ' +
-            `more than Huawei billed (negative: billed more than metered; tolerance ${t.reconciliation.toleranceCalls} calls).`,
+          'Final bill {{ $labels.bill_cycle }}: {{ $value | humanize }} {{ $labels.operation }} calls differ without explanation',
+          'For the final bill of {{ $labels.bill_cycle }}, {{ $value | humanize }} {{ $labels.operation }} calls of the difference between metered and billed ' +
+            `have no explanation (positive: metered more than billed; negative: billed more, e.g. calls that bypassed the proxy; tolerance ${t.reconciliation.toleranceCalls} calls).`,
         ),
       ],
     },

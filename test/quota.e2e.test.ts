@@ -44,12 +44,12 @@ describe('QPS, packages and usage over HTTP', () => {
   });
 
   it('reports frs_qps_peak 8 and saturation 0.8 for 8 calls/s sustained against quota 10', async () => {
-    // Calls go out at 62 ms + k × 125 ms past whole seconds, so each wall-clock second holds
-    // exactly 8 even with tens of ms of jitter.
-    const start = Math.ceil(Date.now() / 1000) * 1000 + 1000 + 62;
+    // One call every 135 ms: any sliding second holds 8 (the 9th comes 1,080 ms after the first),
+    // with up to 80 ms of jitter to spare.
+    const start = Date.now() + 200;
     const answers = await Promise.all(
       Array.from({ length: 24 }, async (_, i) => {
-        await sleep(start + i * 125 - Date.now());
+        await sleep(start + i * 135 - Date.now());
         return (await faceDetect(stack)).status;
       }),
     );

@@ -32,12 +32,18 @@ export const RECONCILIATION_OPERATION_COLUMNS = [
   'billed_calls',
   'billed_package_calls',
   'billed_amount',
+  'qps_overflow',
+  'possibly_billed',
+  'gateway_timeouts',
   'difference_calls',
+  'unexplained_calls',
   'difference_amount',
   'currency',
   'explanation',
 ];
-export const RECONCILIATION_APP_COLUMNS = ['bill_cycle', 'status', 'app', 'billable_calls', 'share_of_calls', 'share_amount', 'other_amount', 'currency'];
+export const RECONCILIATION_APP_COLUMNS = ['bill_cycle', 'status', 'app', 'billable_calls', 'share_of_calls', 'share_amount', 'currency'];
+/** The rest of the bill, one row per cause (table=unattributed). */
+export const RECONCILIATION_UNATTRIBUTED_COLUMNS = ['bill_cycle', 'status', 'cause', 'operation', 'calls', 'amount', 'currency', 'text'];
 const RECORD_COLUMNS = [
   'statistic_type',
   'row_no',
@@ -133,7 +139,6 @@ const MONEY_COLUMNS = [
   'difference_amount',
   'share_of_calls',
   'share_amount',
-  'other_amount',
   'unattributed_amount',
 ];
 
@@ -147,7 +152,7 @@ const RECONCILIATION_DAY_COLUMNS = [
 ] as const;
 
 const BILLING_QUERY = { format: FORMAT, table: ['records', 'detail', 'summary', 'packages'] } as const;
-const RECONCILIATION_QUERY = { format: FORMAT, table: ['operations', 'apps', 'days'] } as const;
+const RECONCILIATION_QUERY = { format: FORMAT, table: ['operations', 'apps', 'days', 'unattributed'] } as const;
 
 @Controller('admin')
 @UseGuards(AdminAuthGuard)
@@ -231,6 +236,7 @@ export class BillingController {
     const common = { bill_cycle: report.bill_cycle, status: report.status, currency: report.currency };
     if (t === 'apps') return csv(reply, RECONCILIATION_APP_COLUMNS, report.apps.map((a) => ({ ...common, ...a })));
     if (t === 'days') return csv(reply, RECONCILIATION_DAY_COLUMNS, report.daily.rows.map((r) => ({ bill_cycle: report.bill_cycle, currency: report.currency, ...r })));
+    if (t === 'unattributed') return csv(reply, RECONCILIATION_UNATTRIBUTED_COLUMNS, report.unattributed.map((u) => ({ ...common, ...u })));
     return csv(reply, RECONCILIATION_OPERATION_COLUMNS, report.operations.map((o) => ({ ...common, ...o })));
   }
 }

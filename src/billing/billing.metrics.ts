@@ -1,6 +1,8 @@
 // Billing gauges, read from the database at scrape time (so every replica shows what the one
 // that syncs stored): frs_billing_last_sync_timestamp_seconds{kind}, frs_billing_amount,
-// frs_billing_month_final and frs_reconciliation_difference_calls for the last 13 bill cycles.
+// frs_billing_month_final, frs_reconciliation_difference_calls and
+// frs_reconciliation_unexplained_calls (from the reconciliation itself, so the alert sees what the
+// report explains) for the last 13 bill cycles.
 // Reads are cached briefly so frequent scrapes cost one query set per interval.
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -9,6 +11,7 @@ import { Clock } from '../common/clock';
 import { billingMonthOf, previousMonth } from '../common/billing-month';
 import { MetricsService } from '../metrics/metrics.service';
 import { BillingRepository, SYNC_KINDS } from './billing.repository';
+import { ReconciliationService } from './reconciliation.service';
 
 const CACHE_MS = 15_000;
 /** Bill cycles on /metrics: the current one and the twelve before it (labels stay bounded). */
@@ -31,6 +34,7 @@ export class BillingMetrics {
     private readonly clock: Clock,
     private readonly metrics: MetricsService,
     private readonly repo: BillingRepository,
+    private readonly reconciliation: ReconciliationService,
   ) {
     metrics.onCollect(() => this.collect());
   }
@@ -73,5 +77,12 @@ export class BillingMetrics {
     for (const mo of snap.months) m.billingMonthFinal.set({ bill_cycle: mo.bill_cycle }, mo.status === 'final' ? 1 : 0);
     m.reconciliationDifference.reset();
     for (const d of snap.differences) m.reconciliationDifference.set({ bill_cycle: d.bill_cycle, operation: d.operation }, Number(d.metered) - Number(d.billed));
+    const unexplained: { bill_cycle: string; operation: string; calls: number }[] = [];
+    for (const mo of snap.months) {
+      const r = await this.reconciliation.report(mo.bill_cycle, { scopes: false });
+      for (const l of r.operations) if (l.unexplained_calls !== null && l.operation !== 'unmapped') unexplained.push({ bill_cycle: mo.bill_cycle, operation: l.operation, calls: l.unexplained_calls });
+    }
+    m.reconciliationUnexplained.reset();
+    for (const u of unexplained) m.reconciliationUnexplained.set({ bill_cycle: u.bill_cycle, operation: u.operation }, u.calls);
   }
 }

@@ -43,6 +43,9 @@ export interface BilledOperationRow {
   free_resource_usage: string | null;
   amount: string | null;
   official_amount: string | null;
+  /** Unit of `usage` and of `free_resource_usage` (a BSS measurement id; null when absent). */
+  usage_measure_id?: number | null;
+  free_resource_measure_id?: number | null;
   /** Distinct resource types of the group (to name what unmapped records are). */
   resource_types: string[];
 }
@@ -56,7 +59,10 @@ export interface ReconciliationInputs {
   /** Valid (billable) calls per app and operation, from usage_counts. */
   metered: { app: string; operation: string; calls: number }[];
   /** Upstream attempts left without an answer (timeout, connection error) per operation. */
-  unanswered: Map<string, number>;
+  /** Per operation: attempts cut after the request was sent (FRS may have billed them). */
+  possiblyBilled: Map<string, number>;
+  /** Per operation: attempts answered by the gateway's backend timeout (APIG.0201, 504). */
+  gatewayTimeouts: Map<string, number>;
 }
 
 const SUMMARY_COLUMNS = `customer_id text, account_name text, service_type_code text, service_type_name text, resource_type_code text,
@@ -250,11 +256,11 @@ export class BillingRepository {
     return this.db.transaction('REPEATABLE READ', async (tx) => {
       const months: MonthRow[] = await tx.query(`SELECT * FROM billing_months WHERE bill_cycle = $1`, [month]);
       const billed: BilledOperationRow[] = await tx.query(
-        `SELECT operation, count(*)::int AS records, SUM(usage)::text AS usage, SUM(free_resource_usage)::text AS free_resource_usage,
+        `SELECT operation, usage_measure_id, free_resource_measure_id, count(*)::int AS records, SUM(usage)::text AS usage, SUM(free_resource_usage)::text AS free_resource_usage,
                 SUM(amount)::text AS amount, SUM(official_amount)::text AS official_amount,
                 array_remove(array_agg(DISTINCT resource_type), NULL) AS resource_types
          FROM billing_resource_records WHERE bill_cycle = $1 AND statistic_type = 1
-         GROUP BY operation ORDER BY operation NULLS LAST`,
+         GROUP BY operation, usage_measure_id, free_resource_measure_id ORDER BY operation NULLS LAST, usage_measure_id NULLS FIRST`,
         [month],
       );
       const total: { total: string | null }[] = await tx.query(
@@ -262,13 +268,17 @@ export class BillingRepository {
         [month],
       );
       const metered: { app: string; operation: string; calls: string }[] = await tx.query(
-        `SELECT app, operation, SUM(billable)::bigint AS calls FROM usage_counts
+        `SELECT app, operation, SUM(billable)::bigint AS calls FROM usage_month_totals
          WHERE billing_month = $1 AND kind = 'attempt' GROUP BY app, operation HAVING SUM(billable) > 0 ORDER BY app, operation`,
         [month],
       );
-      const unanswered: { operation: string; n: string }[] = await tx.query(
-        `SELECT operation, SUM(count)::bigint AS n FROM usage_counts
-         WHERE billing_month = $1 AND kind = 'attempt' AND outcome IN ('timeout', 'connection_error') GROUP BY operation`,
+      // Attempts FRS may have billed without frs-meter seeing a 2xx: possibly-billed ones (cut after
+      // the request was sent) first, then gateway timeouts (APIG.0201: the gateway gave up, the
+      // backend may have finished). Connections never made (refused) cannot be billed and are not here.
+      const unanswered: { operation: string; possibly: string; gateway: string }[] = await tx.query(
+        `SELECT operation, SUM(possibly_billed)::bigint AS possibly,
+                COALESCE(SUM(count) FILTER (WHERE error_code IN ('APIG.0201', 'APIGW.0201')), 0)::bigint AS gateway
+         FROM usage_month_totals WHERE billing_month = $1 AND kind = 'attempt' GROUP BY operation`,
         [month],
       );
       return {
@@ -276,7 +286,8 @@ export class BillingRepository {
         billed,
         recordsTotal: total[0]?.total ?? null,
         metered: metered.map((m) => ({ app: m.app, operation: m.operation, calls: Number(m.calls) })),
-        unanswered: new Map(unanswered.map((u) => [u.operation, Number(u.n)])),
+        possiblyBilled: new Map(unanswered.map((u) => [u.operation, Number(u.possibly)])),
+        gatewayTimeouts: new Map(unanswered.map((u) => [u.operation, Number(u.gateway)])),
       };
     });
   }
@@ -299,7 +310,7 @@ export class BillingRepository {
            SELECT bill_cycle, operation, SUM(usage) AS billed FROM billing_resource_records
            WHERE bill_cycle >= $1 AND statistic_type = 1 AND operation IS NOT NULL GROUP BY bill_cycle, operation),
          metered AS (
-           SELECT billing_month AS bill_cycle, operation, SUM(billable) AS metered FROM usage_counts
+           SELECT billing_month AS bill_cycle, operation, SUM(billable) AS metered FROM usage_month_totals
            WHERE billing_month IN (SELECT bill_cycle FROM billing_months WHERE bill_cycle >= $1) AND kind = 'attempt'
            GROUP BY billing_month, operation HAVING SUM(billable) > 0)
          SELECT COALESCE(b.bill_cycle, m.bill_cycle) AS bill_cycle, COALESCE(b.operation, m.operation) AS operation,

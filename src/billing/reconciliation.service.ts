@@ -21,6 +21,8 @@ export type ReconciliationWithDays = Omit<ReconciliationReport, 'operations'> & 
   readonly daily: DailyReconciliation;
 };
 
+const FREE_TIER_SCOPES = ['per_operation', 'per_sub_service', 'per_account'] as const;
+
 @Injectable()
 export class ReconciliationService {
   constructor(
@@ -32,7 +34,8 @@ export class ReconciliationService {
     private readonly clock: Clock,
   ) {}
 
-  async report(month: string): Promise<ReconciliationWithDays> {
+  /** `scopes: false` skips pricing the month under each free-tier scope (the gauges do not need it). */
+  async report(month: string, opts: { scopes?: boolean } = {}): Promise<ReconciliationWithDays> {
     await this.usage.flush();
     const [inputs, state, costCenter, finalDaily] = await Promise.all([
       this.repo.reconciliationInputs(month),
@@ -41,7 +44,24 @@ export class ReconciliationService {
       this.costCenter.finalDaily(month),
     ]);
     const operations = OPERATIONS.filter((o) => isBillable(this.config, o.name)).map((o) => o.name);
-    const report = reconcile(inputs, this.drawdown.attributionOf(state), { month, operations });
+    // The month priced under each free-tier scope, so the report can say which one the bill matches.
+    const scopeEstimates = new Map<string, Map<string, string | null>>();
+    if (inputs.month && this.drawdown.priceTable && opts.scopes !== false) {
+      for (const scope of FREE_TIER_SCOPES) {
+        const s = scope === this.config.usage.freeTierScope ? state : await this.drawdown.stateUnderScope(month, scope);
+        scopeEstimates.set(scope, new Map(this.drawdown.attributionOf(s).map((a) => [a.operation, a.estimated_cost])));
+      }
+    }
+    const report = reconcile(inputs, this.drawdown.attributionOf(state), {
+      month,
+      operations,
+      appCosts: this.drawdown.appCosts(state),
+      usageUnits: this.config.billing.usageUnits,
+      scopeEstimates,
+      configuredScope: this.config.usage.freeTierScope,
+      finalDay: this.config.billing.finalDay,
+      finalHour: this.config.billing.finalHour,
+    });
     const rowStatus: DayStatus = report.status === 'final' ? 'final' : report.status === 'provisional' ? 'provisional' : 'estimated';
     return { ...report, operations: report.operations.map((o) => ({ ...o, status: rowStatus })), daily: this.daily(month, state, costCenter, finalDaily) };
   }

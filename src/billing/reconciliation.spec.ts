@@ -51,14 +51,15 @@ function attr(operation: string, valid: number, split: Partial<OperationAttribut
   };
 }
 
-function inputs(m: MonthRow | null, b: BilledOperationRow[], metered: [string, string, number][], unanswered: Record<string, number> = {}): ReconciliationInputs {
+function inputs(m: MonthRow | null, b: BilledOperationRow[], metered: [string, string, number][], possibly: Record<string, number> = {}, gateway: Record<string, number> = {}): ReconciliationInputs {
   const total = b.reduce((s, r) => s.plus(r.amount ?? 0), new Money(0)).toFixed();
   return {
     month: m,
     billed: b,
     recordsTotal: m ? total : null,
     metered: metered.map(([app, operation, calls]) => ({ app, operation, calls })),
-    unanswered: new Map(Object.entries(unanswered)),
+    possiblyBilled: new Map(Object.entries(possibly)),
+    gatewayTimeouts: new Map(Object.entries(gateway)),
   };
 }
 
@@ -89,18 +90,75 @@ describe('reconcile', () => {
     expect(r.notes).toEqual([]);
   });
 
-  it('explains billed > metered as bypass, after the attempts that got no answer', () => {
-    const r = reconcile(inputs(month('0'), [billed('face_detect', 12, '0')], [['a', 'face_detect', 7]], { face_detect: 3 }), [attr('face_detect', 7)], {
+  it('finding 3: explains billed > metered by possibly-billed attempts first, then gateway 504s; the rest is bypass and stays unexplained', () => {
+    // 12 billed, 7 metered: 5 more billed = 3 possibly billed + 1 gateway timeout + 1 unexplained (bypass).
+    const r = reconcile(inputs(month('0'), [billed('face_detect', 12, '0')], [['a', 'face_detect', 7]], { face_detect: 3 }, { face_detect: 1 }), [attr('face_detect', 7)], {
       month: '2025-03',
       operations: OPS,
     });
     const d = r.operations.find((o) => o.operation === 'face_detect');
-    expect(d?.difference_calls).toBe(-5);
+    expect(d).toMatchObject({ difference_calls: -5, unexplained_calls: -1, possibly_billed: 3, gateway_timeouts: 1 });
     expect(d?.causes.map((c) => [c.code, c.calls])).toEqual([
-      ['unanswered_attempts', 3],
-      ['bypass', 2],
+      ['possibly_billed', 3],
+      ['gateway_timeout', 1],
+      ['bypass', 1],
     ]);
     expect(d?.explanation).toMatch(/bypassed the proxy/);
+    // Only possibly-billed attempts, enough for the whole difference: nothing unexplained.
+    const covered = reconcile(inputs(month('0'), [billed('face_detect', 12, '0')], [['a', 'face_detect', 7]], { face_detect: 5 }), [attr('face_detect', 7)], { month: '2025-03', operations: OPS });
+    expect(covered.operations.find((o) => o.operation === 'face_detect')).toMatchObject({ difference_calls: -5, unexplained_calls: 0 });
+  });
+
+  it('finding 1: an app pays its own calls; bypassing calls are an unattributed bypass row, never spread over apps', () => {
+    // Bill: 100,000 face_detect calls, 450.00. App A metered 10,000, priced by the engine at
+    // 10,000 × 0.0045 = 45.00. The other 90,000 calls (405.00) went around the proxy.
+    const appCosts = new Map([['A', new Map([['face_detect', new Money('45.00')]])]]);
+    const r = reconcile(inputs(month('450.00'), [billed('face_detect', 100_000, '450.00')], [['A', 'face_detect', 10_000]]), [attr('face_detect', 10_000, { estimated_cost: '45.00', currency: 'CNY' })], {
+      month: '2025-03',
+      operations: OPS,
+      appCosts,
+    });
+    expect(r.apps).toEqual([{ app: 'A', billable_calls: 10_000, share_of_calls: '1.0000', share_amount: '45.00', operations: { face_detect: { calls: 10_000, amount: '45.00' } } }]);
+    expect(r.unattributed_amount).toBe('405.00');
+    expect(r.unattributed).toEqual([expect.objectContaining({ cause: 'bypass', operation: 'face_detect', calls: 90_000, amount: '405.00' })]);
+    // Without a price table: the bill's amount per billed call, 450.00 / 100,000 × 10,000 = 45.00.
+    const unpriced = reconcile(inputs(month('450.00'), [billed('face_detect', 100_000, '450.00')], [['A', 'face_detect', 10_000]]), [attr('face_detect', 10_000)], { month: '2025-03', operations: OPS });
+    expect(unpriced.apps[0].share_amount).toBe('45.00');
+    expect(unpriced.unattributed_amount).toBe('405.00');
+  });
+
+  it('finding 10: calls a QPS package covered are explained, so nothing is unexplained', () => {
+    // 500 metered, all inside the QPS package's rate; the bill shows 0 calls of face_detect.
+    const r = reconcile(inputs(month('0'), [billed('face_detect', 0, '0')], [['a', 'face_detect', 500]]), [attr('face_detect', 500, { qps_package: 500, pay_per_use: 0 })], { month: '2025-03', operations: OPS });
+    expect(r.operations.find((o) => o.operation === 'face_detect')).toMatchObject({ difference_calls: 500, unexplained_calls: 0 });
+    expect(r.totals.unexplained_calls).toBe(0);
+  });
+
+  it('finding 11: usage_measure_id converts billed units to calls; an unknown unit is not counted as calls', () => {
+    // 100 units of 1,000 calls (id 42) = 100,000 calls, as metered.
+    const units = new Map([[41, 1], [42, 1000]]);
+    const r = reconcile(inputs(month('0'), [billed('face_detect', 100, '0', { usage_measure_id: 42 })], [['a', 'face_detect', 100_000]]), [attr('face_detect', 100_000)], { month: '2025-03', operations: OPS, usageUnits: units });
+    expect(r.operations.find((o) => o.operation === 'face_detect')).toMatchObject({ billed_calls: 100_000, difference_calls: 0, unexplained_calls: 0 });
+    const unknown = reconcile(inputs(month('0'), [billed('face_detect', 100, '0', { usage_measure_id: 99 })], [['a', 'face_detect', 100_000]]), [attr('face_detect', 100_000)], { month: '2025-03', operations: OPS, usageUnits: units });
+    const d = unknown.operations.find((o) => o.operation === 'face_detect');
+    expect(d).toMatchObject({ billed_calls: 0, difference_calls: 100_000, unexplained_calls: 100_000 });
+    expect(d?.causes.map((c) => c.code)).toContain('unknown_unit');
+  });
+
+  it('finding 8: says which free-tier scope the bill is consistent with', () => {
+    // Bill: face_detect 3,000 calls 4.50 and face_compare 1,000 calls 4.50 at 0.0045 a call.
+    // per_operation: 1,000 paid detect (4.50) + 0 paid compare (0) — does not match compare.
+    // per_account: 2,000 free go to detect (earlier), so 1,000 + 1,000 paid = 4.50 + 4.50 — matches.
+    const bill = [billed('face_detect', 3000, '4.50'), billed('face_compare', 1000, '4.50')];
+    const metered: [string, string, number][] = [['a', 'face_detect', 3000], ['a', 'face_compare', 1000]];
+    const scopeEstimates = new Map([
+      ['per_operation', new Map([['face_detect', '4.5'], ['face_compare', '0']])],
+      ['per_sub_service', new Map([['face_detect', '4.5'], ['face_compare', '0']])],
+      ['per_account', new Map([['face_detect', '4.5'], ['face_compare', '4.5']])],
+    ]);
+    const r = reconcile(inputs(month('9.00'), bill, metered), [attr('face_detect', 3000), attr('face_compare', 1000)], { month: '2025-03', operations: OPS, scopeEstimates, configuredScope: 'per_operation' });
+    expect(r.free_tier_scope).toMatchObject({ consistent: ['per_account'], configured: 'per_operation' });
+    expect(r.free_tier_scope?.text).toMatch(/FRS_METER_FREE_TIER_SCOPE=per_account/);
   });
 
   it('explains metered > billed by QPS packages, then by a provisional month', () => {
@@ -129,7 +187,7 @@ describe('reconcile', () => {
     expect(d?.causes.map((c) => c.code)).toEqual(['amount_accounting']);
   });
 
-  it('shares free calls pro rata, other charges pro rata to all calls, and keeps operations nobody metered unattributed', () => {
+  it('keeps package purchases and operations nobody metered unattributed, with their causes', () => {
     // face_detect: 0.30 over a:2 b:1; purchase of a package 1.00 (unmapped); live_detect 0.07 billed, not metered.
     const r = reconcile(
       inputs(month('1.37'), [billed('face_detect', 3, '0.30'), billed('live_detect', 7, '0.07'), billed(null, 0, '1.00', { usage: null, resource_types: ['hws.resource.type.frs.package'] })], [
@@ -142,11 +200,16 @@ describe('reconcile', () => {
     );
     const a = r.apps.find((x) => x.app === 'a');
     const b = r.apps.find((x) => x.app === 'b');
-    // a: 0.20 of face_detect + 2/4 of 1.00; b: 0.10 + 2/4 of 1.00 (face_compare billed nothing).
-    expect(a).toMatchObject({ billable_calls: 2, share_of_calls: '0.5000', share_amount: '0.70', other_amount: '0.50' });
-    expect(b).toMatchObject({ billable_calls: 2, share_amount: '0.60', other_amount: '0.50' });
+    // a: 2/3 of face_detect's 0.30 = 0.20; b: 0.10 (face_compare billed nothing); the package
+    // purchase (1.00) and live_detect (0.07) belong to no app's metered calls: 1.07 unattributed.
+    expect(a).toMatchObject({ billable_calls: 2, share_of_calls: '0.5000', share_amount: '0.20' });
+    expect(b).toMatchObject({ billable_calls: 2, share_amount: '0.10' });
     expect(a?.operations.face_detect).toEqual({ calls: 2, amount: '0.20' });
-    expect(r.unattributed_amount).toBe('0.07');
+    expect(r.unattributed_amount).toBe('1.07');
+    expect(r.unattributed.map((u) => [u.cause, u.amount])).toEqual([
+      ['no_metered_calls', '0.07'],
+      ['unmapped', '1.00'],
+    ]);
     expect(sumShares(r)).toBe('1.37');
     const unmapped = r.operations.find((o) => o.operation === 'unmapped');
     expect(unmapped?.causes[0].code).toBe('unmapped');

@@ -1,6 +1,6 @@
 // Which bill months to pull now, and whether what we pull is provisional or final: a pure
 // function of the clock and of what is stored, so the schedule is tested with a ManualClock.
-// Huawei generates month M's bill on the 3rd of M+1 and shows it after 10:00 on the 4th
+// Huawei generates month M's bill on the 3rd of M+1 and shows it after 12:00 on the 4th
 // (frs-api.md §3.3, billing-api.md §0); until then the month's numbers are estimates.
 
 import { billingMonthOf, localDayHour, previousMonth, nextMonth } from '../common/billing-month';

@@ -100,6 +100,12 @@ export interface Config {
     readonly budgetMinPerMinute: number;
     readonly backoffBaseMs: number;
     readonly backoffMaxMs: number;
+    /**
+     * Operations that may be retried after an attempt cut at the timeout or with the connection
+     * lost after sending. FRS may have completed (and billed) the first attempt, so each such
+     * retry of a billable operation can be billed twice; not retrying answers the client 504/502.
+     */
+    readonly afterTimeout?: readonly OperationName[];
   };
   readonly auth: {
     readonly adminToken?: string;
@@ -120,6 +126,8 @@ export interface Config {
   };
   readonly usage: {
     readonly flushIntervalMs: number;
+    /** Flush ids older than this are pruned: a replica retries an unconfirmed batch within seconds, or at worst after a database outage this long. */
+    readonly flushIdRetentionMs?: number;
     readonly billingTimezone: string;
     readonly freeTierCalls: number;
     readonly freeTierScope: 'per_operation' | 'per_sub_service' | 'per_account';
@@ -177,9 +185,11 @@ export interface Config {
     readonly requestsPerSecond: number;
     /** BSS record code → operation; real FRS codes are UNCERTAIN (billing-api.md §2.6), see operation-map.ts. */
     readonly operationMap: OperationMap;
-    /** Month M is final from `finalHour` on `finalDay` of M+1 (Huawei: after 10:00 on the 4th). */
+    /** Month M is final from `finalHour` on `finalDay` of M+1 (Huawei's Cost Center: after 12:00 on the 4th, Beijing time). */
     readonly finalDay: number;
     readonly finalHour: number;
+    /** BSS usage_measure_id → calls per unit of `usage` (a bill in thousands of calls is 1,000 per unit). */
+    readonly usageUnits: ReadonlyMap<number, number>;
     /** ...and re-pulled daily through this day of M+1 to catch corrections. */
     readonly finalUntilDay: number;
     /** How often the scheduler checks which months are due (a check is one small query). */
@@ -354,6 +364,7 @@ export function loadConfig(env: Env = process.env): Config {
       budgetMinPerMinute: r.int('FRS_METER_RETRY_BUDGET_MIN_PER_MINUTE', 10, 0, 1_000_000),
       backoffBaseMs: r.int('FRS_METER_RETRY_BACKOFF_BASE_MS', 50, 0, 60_000),
       backoffMaxMs: r.int('FRS_METER_RETRY_BACKOFF_MAX_MS', 1_000, 0, 60_000),
+      afterTimeout: retryAfterTimeout(r),
     },
     auth: {
       adminToken,
@@ -365,6 +376,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     usage: {
       flushIntervalMs: r.int('FRS_METER_FLUSH_INTERVAL_MS', 1_000, 50, 600_000),
+      flushIdRetentionMs: r.int('FRS_METER_FLUSH_ID_RETENTION_HOURS', 168, 1, 24 * 366) * 3_600_000,
       billingTimezone: r.timezone('BILLING_TIMEZONE', 'Asia/Shanghai'),
       freeTierCalls: r.int('FRS_METER_FREE_TIER_CALLS', 2_000, 0, 1_000_000_000),
       // Default per_account, live_detect and live_detect_face excluded: Huawei's billing page (the
@@ -403,7 +415,8 @@ export function loadConfig(env: Env = process.env): Config {
       requestsPerSecond: r.number('FRS_METER_BSS_RPS', 10, 0.1, 1_000),
       operationMap: bssOperationMap(r),
       finalDay: r.int('FRS_METER_BILLING_FINAL_DAY', 4, 1, 28),
-      finalHour: r.int('FRS_METER_BILLING_FINAL_HOUR', 10, 0, 23),
+      finalHour: r.int('FRS_METER_BILLING_FINAL_HOUR', 12, 0, 23),
+      usageUnits: usageUnits(r),
       finalUntilDay: r.int('FRS_METER_BILLING_FINAL_UNTIL_DAY', 7, 1, 28),
       checkIntervalSeconds: r.int('FRS_METER_BILLING_CHECK_INTERVAL_SECONDS', 300, 1, 86_400),
       maxAttempts: r.int('FRS_METER_BSS_MAX_ATTEMPTS', 6, 1, 20),
@@ -422,6 +435,34 @@ export function loadConfig(env: Env = process.env): Config {
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+/**
+ * FRS_METER_BSS_USAGE_UNITS: "id:calls,id:calls". The ids come from BSS's measurement dictionary
+ * (GET /v2/bases/measurements); which one FRS bills calls in is not documented (billing-api.md
+ * §6.6), so 41 (次, what the bundled emulator sends) is the default and a record in any other unit
+ * is reported as not convertible instead of being counted as calls.
+ */
+function usageUnits(r: EnvReader): Map<number, number> {
+  const raw = r.raw('FRS_METER_BSS_USAGE_UNITS') ?? '41:1';
+  const out = new Map<number, number>();
+  for (const item of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^(\d+):(\d+)$/.exec(item);
+    if (!m || Number(m[2]) <= 0) {
+      r.problem(`FRS_METER_BSS_USAGE_UNITS has ${JSON.stringify(item)}: expected id:calls_per_unit pairs, e.g. 41:1,42:1000`);
+      continue;
+    }
+    out.set(Number(m[1]), Number(m[2]));
+  }
+  return out;
+}
+
+/** FRS_METER_RETRY_AFTER_TIMEOUT: `all` (default: availability first), `none`, or a list of operations. */
+function retryAfterTimeout(r: EnvReader): OperationName[] {
+  const raw = r.raw('FRS_METER_RETRY_AFTER_TIMEOUT');
+  if (raw === undefined || raw.trim() === 'all') return [...OPERATION_NAMES];
+  if (raw.trim() === 'none') return [];
+  return r.list('FRS_METER_RETRY_AFTER_TIMEOUT', [], OPERATION_NAMES) as OperationName[];
 }
 
 function freeTierScope(r: EnvReader): 'per_operation' | 'per_sub_service' | 'per_account' {

@@ -225,8 +225,8 @@ export class DrawdownService {
   }
 
   /** Per app and operation, the estimated cost of its valid calls of the state's month (decimal). */
-  appCosts(state: DrawdownState): Map<string, Map<OperationName, Decimal | null>> {
-    const out = new Map<string, Map<OperationName, Decimal | null>>();
+  appCosts(state: DrawdownState): Map<string, Map<string, Decimal | null>> {
+    const out = new Map<string, Map<string, Decimal | null>>();
     for (const [op, byApp] of state.engine.attribution) {
       for (const [app, s] of byApp) {
         let m = out.get(app);
@@ -269,7 +269,15 @@ export class DrawdownService {
     };
   }
 
-  private async compute(month: string, shared = true): Promise<DrawdownState> {
+  /**
+   * The same run under another free-tier scope: which scope a final bill is consistent with is
+   * found by pricing the month under each (the reconciliation), not by a second rule.
+   */
+  async stateUnderScope(month: string, scope: Config['usage']['freeTierScope']): Promise<DrawdownState> {
+    return this.compute(month, false, { ...this.config, usage: { ...this.config.usage, freeTierScope: scope } });
+  }
+
+  private async compute(month: string, shared = true, config: Config = this.config): Promise<DrawdownState> {
     if (!this.healthy()) this.runner.invalidate();
     await this.beforeRead();
     const tz = this.config.usage.billingTimezone;
@@ -296,7 +304,7 @@ export class DrawdownService {
     const instants: number[] = [range.start, range.end, ...demandFrom.values(), ...days];
     for (const p of defs) instants.push(meteredFrom(p), p.expiresAt);
     for (const w of windows) instants.push(w.from, w.to);
-    const engine = new DrawdownEngine(this.config, defs, windows, { collect: { from: range.start, to: range.end }, demandFrom, prices: this.prices, collectDays: days });
+    const engine = new DrawdownEngine(config, defs, windows, { collect: { from: range.start, to: range.end }, demandFrom, prices: this.prices, collectDays: days });
     await this.runner.run(engine, chunkBounds(start, end, instants, tz));
     engine.advanceTo(Math.min(now, end - 1));
 

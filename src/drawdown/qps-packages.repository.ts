@@ -32,8 +32,9 @@ const COLUMNS = 'id, operation, qps, starts_at, expires_at, created_at, replaced
 export class QpsPackagesRepository {
   constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
 
-  async current(): Promise<QpsPackage[]> {
-    return (await this.db.query(`SELECT ${COLUMNS} FROM qps_packages WHERE replaced_at IS NULL ORDER BY operation`)).map(toPackage);
+  /** Packages not ended at `nowMs`: in force, scheduled, or expired but not replaced. */
+  async current(nowMs: number): Promise<QpsPackage[]> {
+    return (await this.db.query(`SELECT ${COLUMNS} FROM qps_packages WHERE replaced_at IS NULL OR replaced_at > $1 ORDER BY operation, starts_at`, [new Date(nowMs)])).map(toPackage);
   }
 
   /** Every package whose coverage may touch [from, to). */
@@ -47,13 +48,18 @@ export class QpsPackagesRepository {
   }
 
   /**
-   * Makes a new package the operation's current one and returns the one it replaced. The table
-   * lock serialises concurrent PUTs from several replicas, so exactly one row stays current.
+   * Registers a package and returns the one it replaces. Packages before it end when it starts
+   * (now, or later for a renewal registered ahead: the current one stays in force until then);
+   * their rows are kept, so which package covered which period stays known. The table lock
+   * serialises concurrent PUTs from several replicas.
    */
   async replace(p: { operation: OperationName; qps: number; startsAt: number; expiresAt: number }, nowMs: number): Promise<{ created: QpsPackage; replaced?: QpsPackage }> {
+    const cut = new Date(Math.max(nowMs, p.startsAt));
     return this.db.transaction(async (m) => {
       await m.query('LOCK TABLE qps_packages IN SHARE ROW EXCLUSIVE MODE');
-      const old = updated(await m.query(`UPDATE qps_packages SET replaced_at = $2 WHERE operation = $1 AND replaced_at IS NULL RETURNING ${COLUMNS}`, [p.operation, new Date(nowMs)]));
+      const old = updated(
+        await m.query(`UPDATE qps_packages SET replaced_at = $2 WHERE operation = $1 AND (replaced_at IS NULL OR replaced_at > $2) RETURNING ${COLUMNS}`, [p.operation, cut]),
+      ).sort((a, b) => b.starts_at.getTime() - a.starts_at.getTime());
       const created = await m.query(
         `INSERT INTO qps_packages (operation, qps, starts_at, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
         [p.operation, p.qps, new Date(p.startsAt), new Date(p.expiresAt), new Date(nowMs)],
@@ -62,9 +68,11 @@ export class QpsPackagesRepository {
     });
   }
 
-  /** Ends the operation's current package now (refunded or registered by mistake). */
+  /** Ends the operation's packages now, scheduled ones included (refunded or registered by mistake). */
   async end(operation: OperationName, nowMs: number): Promise<QpsPackage | undefined> {
-    const rows = updated(await this.db.query(`UPDATE qps_packages SET replaced_at = $2 WHERE operation = $1 AND replaced_at IS NULL RETURNING ${COLUMNS}`, [operation, new Date(nowMs)]));
+    const rows = updated(
+      await this.db.query(`UPDATE qps_packages SET replaced_at = $2 WHERE operation = $1 AND (replaced_at IS NULL OR replaced_at > $2) RETURNING ${COLUMNS}`, [operation, new Date(nowMs)]),
+    ).sort((a, b) => b.starts_at.getTime() - a.starts_at.getTime());
     return rows[0] ? toPackage(rows[0]) : undefined;
   }
 }

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, RegistryContentType, collectDefaultMetrics } from 'prom-client';
 import { Config } from '../config/config';
 import { ERROR_CODE_LABELS } from '../frs/error-codes';
-import { OPERATIONS, OperationName } from '../frs/operations';
+import { BILLABLE_OPERATION_NAMES, OPERATIONS, OperationName } from '../frs/operations';
 
 export const ATTEMPT_OUTCOMES = ['success', 'client_error', 'server_error', 'throttled', 'timeout', 'connection_error'] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
@@ -56,6 +56,9 @@ export class MetricsService {
   readonly billingAmount: Gauge<'bill_cycle' | 'charging_mode'>;
   readonly billingMonthFinal: Gauge<'bill_cycle'>;
   readonly reconciliationDifference: Gauge<'bill_cycle' | 'operation'>;
+  readonly reconciliationUnexplained: Gauge<'bill_cycle' | 'operation'>;
+  readonly possiblyBilled: Counter<'operation'>;
+  readonly qpsOverflow: Counter<'operation'>;
   readonly upstreamPool: Gauge<'state'>;
   readonly clientTimeouts: Counter<'phase'>;
   readonly forecastAmount: Gauge<'quantile'>;
@@ -109,6 +112,9 @@ export class MetricsService {
     this.billingAmount = new Gauge({ name: 'frs_billing_amount', help: 'Billed FRS amount per bill cycle and charging mode, in the bill currency', labelNames: ['bill_cycle', 'charging_mode'], registers });
     this.billingMonthFinal = new Gauge({ name: 'frs_billing_month_final', help: '1 when the stored bill month is final, 0 while provisional', labelNames: ['bill_cycle'], registers });
     this.reconciliationDifference = new Gauge({ name: 'frs_reconciliation_difference_calls', help: 'Metered minus billed calls per bill cycle and operation', labelNames: ['bill_cycle', 'operation'], registers });
+    this.reconciliationUnexplained = new Gauge({ name: 'frs_reconciliation_unexplained_calls', help: 'The part of metered minus billed calls that no evidenced cause (QPS package, possibly-billed attempts, gateway timeouts, provisional lag) explains', labelNames: ['bill_cycle', 'operation'], registers });
+    this.possiblyBilled = new Counter({ name: 'frs_possibly_billed_calls_total', help: "Attempts of billable operations cut at the proxy's timeout or with the connection lost after the request was sent: FRS may have completed and billed them", labelNames: ['operation'], registers });
+    this.qpsOverflow = new Counter({ name: 'frs_qps_overflow_calls_total', help: "Valid calls over the QPS package's rate in their sliding 1-second window: not covered by the package, billed on demand", labelNames: ['operation'], registers });
     this.upstreamPool = new Gauge({ name: 'frs_upstream_pool_connections', help: 'Upstream connection pool state (read at scrape time)', labelNames: ['state'], registers });
 
     // FRS's X-ratelimit* response headers as last seen, exported as they come because what they
@@ -147,6 +153,10 @@ export class MetricsService {
       }
       this.upstreamDuration.labels(operation);
       this.proxyOverhead.labels(operation);
+    }
+    for (const operation of BILLABLE_OPERATION_NAMES) {
+      this.possiblyBilled.labels(operation).inc(0);
+      this.qpsOverflow.labels(operation).inc(0);
     }
   }
 

@@ -15,6 +15,8 @@ export class ProxyMetrics {
   private readonly requests = new Map<string, Inc>();
   private readonly billables = new Map<string, Inc>();
   private readonly attempts = new Map<string, Inc>();
+  private readonly possibly = new Map<string, Inc>();
+  private readonly overflows = new Map<string, Inc>();
   private readonly requestDurations = new Map<string, DurationChild>();
   /** The request-duration bucket bounds; index `length` is +Inf. */
   private readonly bounds: readonly number[];
@@ -79,6 +81,16 @@ export class ProxyMetrics {
     if (Number.isFinite(l)) g[0].set(l);
     if (Number.isFinite(u)) g[1].set(u);
     if (Number.isFinite(w)) g[2].set(w);
+  }
+
+  /** An attempt FRS may have billed although no answer came (issue 10). */
+  possiblyBilled(operation: string): void {
+    child(this.possibly, operation, this.metrics.possiblyBilled, [operation]).inc();
+  }
+
+  /** A valid call over the QPS package's rate in its sliding second. */
+  qpsOverflow(operation: string): void {
+    child(this.overflows, operation, this.metrics.qpsOverflow, [operation]).inc();
   }
 
   billable(app: string, operation: string): void {

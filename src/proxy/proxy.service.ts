@@ -26,7 +26,7 @@ import { QuotaService } from '../quota/quota.service';
 import { Admission, BudgetRefusal, BudgetsService, BudgetTicket, isRefusal } from '../budgets/budgets.service';
 import { LatencyTracker } from './latency-tracker';
 import { TimeoutPolicy } from './timeout-policy';
-import { RetryPolicy, connectionErrorCode } from './retry-policy';
+import { NEVER_SENT_ERROR_CODES, RetryPolicy, connectionErrorCode } from './retry-policy';
 import { RetryBudget } from './retry-budget';
 import { ResponseSink, UpstreamClient, UpstreamResponse } from './upstream.client';
 import { ProxyMetrics } from './proxy.metrics';
@@ -343,10 +343,16 @@ export class ProxyService {
       result = { outcome: failure === 'timeout' ? 'timeout' : 'connection_error', failure, socketCode: connectionErrorCode(err), upstreamSeconds: seconds };
     }
     const billable = result.outcome === 'success' && isBillable(this.config, operation.name);
+    // Cut after the request was sent (timeout, connection lost): FRS may have completed and billed
+    // it. A connection never made (refused, DNS) cannot have been billed.
+    const possiblyBilled = !result.response && isBillable(this.config, operation.name) && (result.failure === 'timeout' || !NEVER_SENT_ERROR_CODES.has(result.socketCode ?? ''));
     this.m.attempt(operation.name, result.outcome, result.upstreamSeconds);
     if (billable) this.m.billable(app, operation.name);
-    this.quota.recordAttempt(operation.name, now);
-    this.usage.buffer.recordAttempt(now, app, operation.name, result.response?.statusCode ?? 0, errorCodeLabel(result.errorCode), result.outcome, billable);
+    if (possiblyBilled) this.m.possiblyBilled(operation.name);
+    // Over the QPS package's rate in this sliding second: FRS bills it on demand, not from the package.
+    const overQps = this.quota.recordAttempt(operation.name, now);
+    if (overQps && billable) this.m.qpsOverflow(operation.name);
+    this.usage.buffer.recordAttempt(now, app, operation.name, result.response?.statusCode ?? 0, errorCodeLabel(result.errorCode), result.outcome, billable, possiblyBilled, overQps);
     return result;
   }
 

@@ -8,6 +8,15 @@ const detect = OPERATION_BY_NAME.face_detect;
 const add = OPERATION_BY_NAME.face_add;
 
 describe('RetryPolicy.decide', () => {
+  it('retries after a possibly-billed attempt only for the operations FRS_METER_RETRY_AFTER_TIMEOUT names', () => {
+    const only = new RetryPolicy({ retry: { ...retry, afterTimeout: ['face_compare'] } });
+    expect(only.decide(detect, 1, 'timeout', undefined)).toEqual({ retry: false, reason: 'possibly_billed' });
+    expect(only.decide(detect, 1, 'connection_error', 'UND_ERR_SOCKET')).toEqual({ retry: false, reason: 'possibly_billed' });
+    // A connection never made cannot have been billed: still retried.
+    expect(only.decide(detect, 1, 'connection_error', 'ECONNREFUSED')).toEqual({ retry: true, reason: 'connect_failed' });
+    expect(only.decide(OPERATION_BY_NAME.face_compare, 1, 'timeout', undefined)).toEqual({ retry: true, reason: 'timeout' });
+  });
+
   it.each<[AttemptOutcome, string | undefined, string]>([
     ['timeout', undefined, 'timeout'],
     ['connection_error', 'ECONNRESET', 'connection_error'],

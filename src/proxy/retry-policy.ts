@@ -61,6 +61,10 @@ export class RetryPolicy {
       return { retry: true, reason: 'connect_failed' };
     }
     if (!operation.idempotent) return { retry: false, reason: 'not_idempotent' };
+    // The attempt may have been completed and billed: retry only where the operator accepts paying twice.
+    if ((outcome === 'timeout' || outcome === 'connection_error') && this.config.retry.afterTimeout !== undefined && !this.config.retry.afterTimeout.includes(operation.name)) {
+      return { retry: false, reason: 'possibly_billed' };
+    }
     switch (outcome) {
       case 'timeout':
         return { retry: true, reason: 'timeout' };

@@ -48,6 +48,35 @@ describe('QuotaService', () => {
     expect(gauge(text, 'frs_qps_peak', 'face_compare')).toBe(0);
   });
 
+  it('finding 10: counts the peak over sliding 1-second windows, as FRS limits them', async () => {
+    const { clock, quota } = await setup();
+    const t = Math.ceil(clock.now() / 1000) * 1000;
+    // 10 calls at x.95 s and 10 at x+1.05 s: no wall-clock second holds more than 10, but the
+    // window (x.05, x+1.05] holds all 20.
+    clock.set(t + 950);
+    for (let i = 0; i < 10; i++) quota.recordAttempt('face_compare', clock.now());
+    clock.set(t + 1050);
+    for (let i = 0; i < 10; i++) quota.recordAttempt('face_compare', clock.now());
+    expect((await quota.list()).find((q) => q.operation === 'face_compare')?.peak_qps).toBe(20);
+  });
+
+  it('says which calls are over the QPS package rate in their sliding second', async () => {
+    const { clock, repo, quota } = await setup();
+    const t = clock.now();
+    repo.packages = [{ id: 1, operation: 'face_detect', qps: 3, startsAt: t - 60_000, expiresAt: t + 3_600_000, createdAt: t - 60_000 }];
+    await quota.refresh();
+    // 5 calls 100 ms apart: the 4th and 5th are the 4th and 5th in their second (3 allowed).
+    const over: boolean[] = [];
+    for (let i = 0; i < 5; i++) {
+      over.push(quota.recordAttempt('face_detect', clock.now()));
+      clock.advance(100);
+    }
+    expect(over).toEqual([false, false, false, true, true]);
+    clock.set(t + 1_250);
+    // In (t+0.25, t+1.25]: the calls at t+0.3, t+0.4 and this one = 3: covered again.
+    expect(quota.recordAttempt('face_detect', clock.now())).toBe(false);
+  });
+
   it('forgets a burst after 60 seconds', async () => {
     const { clock, quota } = await setup();
     for (let i = 0; i < 25; i++) quota.recordAttempt('face_search', clock.now());

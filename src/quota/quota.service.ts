@@ -37,6 +37,8 @@ export interface QpsQuotaView {
   readonly peak_qps: number;
   readonly saturation: number;
   readonly package: QpsPackageView | null;
+  /** A package registered to start later (a renewal): the one above stays in force until it starts. */
+  readonly scheduled: QpsPackageView | null;
 }
 
 @Injectable()
@@ -45,7 +47,8 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
   private readonly tracker = new QpsTracker();
   private readonly shaper: QpsShaper;
   private readonly shaping: boolean;
-  private current: Partial<Record<OperationName, QpsPackage>> = {};
+  /** Per operation, packages not yet ended (in force, scheduled, or expired but not replaced), earliest start first. */
+  private current: Partial<Record<OperationName, QpsPackage[]>> = {};
   /** Counter children looked up once, so a shaped call costs an increment, not a label hash. */
   private readonly shapedDelayed = {} as Record<OperationName, { inc(n?: number): void }>;
   private readonly shapedRejected = {} as Record<OperationName, { inc(n?: number): void }>;
@@ -89,9 +92,15 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Hot path: one upstream attempt of `operation` at `nowMs`. */
-  recordAttempt(operation: OperationName, nowMs: number): void {
-    this.tracker.record(operation, nowMs);
+  /**
+   * Hot path: one upstream attempt of `operation` at `nowMs`. Returns true when a QPS package is in
+   * force and this attempt is over its rate in the sliding second ending now (FRS bills such a
+   * call on demand if it does not throttle it): the drawdown then does not give it to the package.
+   */
+  recordAttempt(operation: OperationName, nowMs: number): boolean {
+    const inWindow = this.tracker.record(operation, nowMs);
+    const p = this.inForce(operation, nowMs);
+    return p !== undefined && inWindow > p.qps;
   }
 
   /**
@@ -135,18 +144,46 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
 
   /** Hot path: the QPS package in force at `nowMs`, else FRS's default for the operation. */
   quotaFor(operation: OperationName, nowMs: number): number {
-    const p = this.current[operation];
-    if (p !== undefined && nowMs >= p.startsAt && nowMs < p.expiresAt) return p.qps;
-    return OPERATION_BY_NAME[operation].defaultQps;
+    return this.inForce(operation, nowMs)?.qps ?? OPERATION_BY_NAME[operation].defaultQps;
+  }
+
+  /** The package covering `nowMs`: started, not expired, not replaced yet (a renewal registered for later leaves it in force). */
+  private inForce(operation: OperationName, nowMs: number): QpsPackage | undefined {
+    const list = this.current[operation];
+    if (list === undefined) return undefined;
+    for (const p of list) if (nowMs >= p.startsAt && nowMs < Math.min(p.expiresAt, p.replacedAt ?? Infinity)) return p;
+    return undefined;
+  }
+
+  /** The next package to come into force after `nowMs`, if one is registered. */
+  private scheduled(operation: OperationName, nowMs: number): QpsPackage | undefined {
+    return this.current[operation]?.find((p) => p.startsAt > nowMs && p.startsAt < Math.min(p.expiresAt, p.replacedAt ?? Infinity));
+  }
+
+  /** When QPS coverage ends: the package in force, then every renewal that starts by the time the previous one ends. */
+  private coverageEnd(operation: OperationName, nowMs: number): number | undefined {
+    let p = this.inForce(operation, nowMs);
+    if (!p) return undefined;
+    let end = Math.min(p.expiresAt, p.replacedAt ?? Infinity);
+    for (;;) {
+      const next = this.current[operation]?.find((q) => q !== p && q.startsAt <= end && q.startsAt > (p as QpsPackage).startsAt && Math.min(q.expiresAt, q.replacedAt ?? Infinity) > end);
+      if (!next) return end;
+      p = next;
+      end = Math.min(next.expiresAt, next.replacedAt ?? Infinity);
+    }
   }
 
   async refresh(): Promise<void> {
-    const next: Partial<Record<OperationName, QpsPackage>> = {};
-    for (const p of await this.repo.current()) next[p.operation] = p;
+    const next: Partial<Record<OperationName, QpsPackage[]>> = {};
+    for (const p of await this.repo.current(this.clock.now())) (next[p.operation] ??= []).push(p);
+    for (const list of Object.values(next)) list.sort((a, b) => a.startsAt - b.startsAt);
     this.current = next;
   }
 
-  /** `PUT /admin/qps-packages/{operation}`: the new package replaces the current one. */
+  /**
+   * `PUT /admin/qps-packages/{operation}`: registers a package. One that starts now replaces the
+   * one in force at once; one that starts later (a renewal) leaves it in force until then.
+   */
   async putPackage(operation: OperationName, input: QpsPackageInput): Promise<{ package: QpsPackageView; replaced: QpsPackageView | null }> {
     const now = this.clock.now();
     const { created, replaced } = await this.repo.replace({ operation, ...input }, now);
@@ -170,13 +207,23 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
     return KNOWN_OPERATIONS.map((o) => {
       const quota = this.quotaFor(o.name, now);
       const peak = this.tracker.peak(o.name, now);
-      const p = this.current[o.name];
-      return { operation: o.name, default_qps: o.defaultQps, quota, peak_qps: peak, saturation: peak / quota, package: p ? this.view(p, now) : null };
+      const p = this.inForce(o.name, now) ?? this.current[o.name]?.filter((x) => x.startsAt <= now).pop();
+      const next = this.scheduled(o.name, now);
+      return {
+        operation: o.name,
+        default_qps: o.defaultQps,
+        quota,
+        peak_qps: peak,
+        saturation: peak / quota,
+        package: p ? this.view(p, now) : null,
+        scheduled: next ? this.view(next, now) : null,
+      };
     });
   }
 
   private view(p: QpsPackage, now: number): QpsPackageView {
-    const status: QpsPackageStatus = now < p.startsAt ? 'scheduled' : now < p.expiresAt ? 'active' : 'expired';
+    const end = Math.min(p.expiresAt, p.replacedAt ?? Infinity);
+    const status: QpsPackageStatus = now < p.startsAt ? 'scheduled' : now < end ? 'active' : 'expired';
     return {
       operation: p.operation,
       qps: p.qps,
@@ -197,8 +244,10 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
       m.qpsReplicaShare.set({ operation: o.name }, this.coordinator.share(quota));
       m.qpsPeak.set({ operation: o.name }, peak);
       m.qpsSaturation.set({ operation: o.name }, peak / quota);
-      // 0 = no package; an expired one keeps its (past) expiry until it is replaced or ended.
-      m.qpsPackageExpiry.set({ operation: o.name }, (this.current[o.name]?.expiresAt ?? 0) / 1000);
+      // When coverage ends, renewals registered ahead included; 0 = no package; an expired one
+      // keeps its (past) expiry until it is replaced or ended.
+      const last = this.current[o.name]?.filter((x) => x.startsAt <= now).pop() ?? this.current[o.name]?.[0];
+      m.qpsPackageExpiry.set({ operation: o.name }, (this.coverageEnd(o.name, now) ?? last?.expiresAt ?? 0) / 1000);
     }
   }
 }

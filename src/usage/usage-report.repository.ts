@@ -1,4 +1,4 @@
-// Month totals for the usage report, read from usage_counts.
+// Month totals for the usage report, read from the per-month rollup usage_month_totals.
 
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -11,6 +11,7 @@ export interface OperationTotalsRow {
   readonly errorCode: string;
   readonly count: number;
   readonly billable: number;
+  readonly possiblyBilled: number;
 }
 
 export interface AppTotalsRow {
@@ -26,13 +27,13 @@ export class UsageReportRepository {
   constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
 
   async operationTotals(month: string, app?: string): Promise<OperationTotalsRow[]> {
-    const rows: { operation: string; kind: 'request' | 'attempt'; outcome: string; error_code: string; count: string; billable: string }[] = await this.db.query(
-      `SELECT operation, kind, outcome, error_code, SUM(count)::bigint AS count, SUM(billable)::bigint AS billable
-       FROM usage_counts WHERE billing_month = $1 AND ($2::text IS NULL OR app = $2)
+    const rows: { operation: string; kind: 'request' | 'attempt'; outcome: string; error_code: string; count: string; billable: string; possibly: string }[] = await this.db.query(
+      `SELECT operation, kind, outcome, error_code, SUM(count)::bigint AS count, SUM(billable)::bigint AS billable, SUM(possibly_billed)::bigint AS possibly
+       FROM usage_month_totals WHERE billing_month = $1 AND ($2::text IS NULL OR app = $2)
        GROUP BY operation, kind, outcome, error_code`,
       [month, app ?? null],
     );
-    return rows.map((r) => ({ operation: r.operation, kind: r.kind, outcome: r.outcome, errorCode: r.error_code, count: Number(r.count), billable: Number(r.billable) }));
+    return rows.map((r) => ({ operation: r.operation, kind: r.kind, outcome: r.outcome, errorCode: r.error_code, count: Number(r.count), billable: Number(r.billable), possiblyBilled: Number(r.possibly) }));
   }
 
   async appTotals(month: string, app?: string): Promise<AppTotalsRow[]> {
@@ -41,7 +42,7 @@ export class UsageReportRepository {
               COALESCE(SUM(count) FILTER (WHERE kind = 'request'), 0)::bigint AS requests,
               COALESCE(SUM(count) FILTER (WHERE kind = 'attempt'), 0)::bigint AS attempts,
               SUM(billable)::bigint AS billable
-       FROM usage_counts WHERE billing_month = $1 AND ($2::text IS NULL OR app = $2)
+       FROM usage_month_totals WHERE billing_month = $1 AND ($2::text IS NULL OR app = $2)
        GROUP BY app, operation ORDER BY app, operation`,
       [month, app ?? null],
     );

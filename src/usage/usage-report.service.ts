@@ -84,8 +84,6 @@ export class UsageReportService {
     const attribution = this.drawdown.attributionOf(state, app);
     // Free calls of that month: left now for the running month, what was left at its end for a past one.
     const free = new Map<string, FreeCalls>(this.drawdown.freeCallsOf(state).map((f) => [f.operation, f]));
-    const accountAttribution = app === undefined ? attribution : this.drawdown.attributionOf(state);
-    const possibly = new Map(accountAttribution.map((a) => [a.operation as string, a.possibly_billed]));
     const costs = this.drawdown.appCosts(state);
     const attributionByOp = new Map(attribution.map((a) => [a.operation, a]));
 
@@ -106,7 +104,7 @@ export class UsageReportService {
           billable_calls: 0,
           free_calls_used: f?.used ?? 0,
           free_calls_left: f?.left ?? 0,
-          possibly_billed: possibly.get(operation) ?? 0,
+          possibly_billed: 0,
           errors: {},
           upstream_errors: {},
           attribution: a
@@ -127,6 +125,7 @@ export class UsageReportService {
         e.upstream_attempts += r.count;
         if (r.outcome === 'success') e.successes += r.count;
         e.billable_calls += r.billable;
+        e.possibly_billed += r.possiblyBilled;
         if (!NO_ERROR.has(r.errorCode)) e.upstream_errors[r.errorCode] = (e.upstream_errors[r.errorCode] ?? 0) + r.count;
       }
     }

@@ -18,6 +18,10 @@ export interface UsageRow {
   readonly outcome: string;
   count: number;
   billable: number;
+  /** Attempts FRS may have billed although no answer came (cut after the request was sent). */
+  possiblyBilled: number;
+  /** Billable calls over the QPS package's rate in their sliding second. */
+  qpsOverflow: number;
 }
 
 /** A set of rows taken out of the live buffer, with the id that makes its flush idempotent. */
@@ -39,11 +43,13 @@ export class UsageBuffer {
     this.add(nowMs, app, operation, 'request', code, errorCode, outcome, false);
   }
 
-  recordAttempt(nowMs: number, app: string, operation: string, code: number, errorCode: string, outcome: string, billable: boolean): void {
-    this.add(nowMs, app, operation, 'attempt', code, errorCode, outcome, billable);
+  recordAttempt(nowMs: number, app: string, operation: string, code: number, errorCode: string, outcome: string, billable: boolean, possiblyBilled = false, overQps = false): void {
+    const row = this.add(nowMs, app, operation, 'attempt', code, errorCode, outcome, billable);
+    if (possiblyBilled) row.possiblyBilled++;
+    if (overQps && billable) row.qpsOverflow++;
   }
 
-  private add(nowMs: number, app: string, operation: string, kind: UsageKind, code: number, errorCode: string, outcome: string, billable: boolean): void {
+  private add(nowMs: number, app: string, operation: string, kind: UsageKind, code: number, errorCode: string, outcome: string, billable: boolean): UsageRow {
     const minute = nowMs - (nowMs % 60_000);
     if (minute !== this.lastMinute) {
       this.lastMinute = minute;
@@ -52,12 +58,13 @@ export class UsageBuffer {
     const key = `${minute}|${app}|${operation}|${kind}|${code}|${errorCode}|${outcome}`;
     let row = this.live.get(key);
     if (row === undefined) {
-      row = { minute, month: this.lastMonth, app, operation, kind, code, errorCode, outcome, count: 0, billable: 0 };
+      row = { minute, month: this.lastMonth, app, operation, kind, code, errorCode, outcome, count: 0, billable: 0, possiblyBilled: 0, qpsOverflow: 0 };
       this.live.set(key, row);
     }
     row.count++;
     if (billable) row.billable++;
     this.liveEvents++;
+    return row;
   }
 
   /** Moves everything recorded so far into a batch; later events go to a fresh buffer. */

@@ -27,6 +27,7 @@ export class UsageService implements OnModuleInit, OnApplicationShutdown {
   private dbMonthBillable = new Map<string, number>();
   private lastFlushOk = true;
   private lastFlushAt = 0;
+  private lastPruneAt = 0;
   private stopped = false;
 
   constructor(
@@ -108,10 +109,24 @@ export class UsageService implements OnModuleInit, OnApplicationShutdown {
       if (!this.lastFlushOk) this.logger.log('database reachable again; usage flushed');
       this.lastFlushOk = true;
       this.lastFlushAt = this.clock.now();
+      await this.prune();
     } catch (err) {
       if (this.lastFlushOk) this.logger.error(`usage flush failed, keeping ${this.pendingEvents} events in memory: ${(err as Error).message}`);
       this.lastFlushOk = false;
     }
+  }
+
+  /**
+   * Once an hour, forget flush ids past the retention horizon (~86k a day per replica otherwise).
+   * Only batches this replica still holds could be retried, and they are held for as long as the
+   * database is away; a batch older than the horizon is not pruned while it is pending.
+   */
+  private async prune(): Promise<void> {
+    const now = this.clock.now();
+    if (now - this.lastPruneAt < 3_600_000) return;
+    this.lastPruneAt = now;
+    const horizon = now - (this.config.usage.flushIdRetentionMs ?? 7 * 86_400_000);
+    await this.repo.pruneFlushes(horizon).catch((err) => this.logger.warn(`could not prune old flush ids: ${(err as Error).message}`));
   }
 
   private async refreshMonth(): Promise<void> {

@@ -33,6 +33,10 @@ export const FRS_METRICS: Readonly<Record<string, MetricContract>> = Object.free
   frs_billing_last_sync_timestamp_seconds: { type: 'gauge', labels: ['kind'] },
   frs_billing_amount: { type: 'gauge', labels: ['bill_cycle', 'charging_mode'] },
   frs_reconciliation_difference_calls: { type: 'gauge', labels: ['bill_cycle', 'operation'] },
+  // SPEC §8 (issue 10).
+  frs_reconciliation_unexplained_calls: { type: 'gauge', labels: ['bill_cycle', 'operation'] },
+  frs_possibly_billed_calls_total: { type: 'counter', labels: ['operation'] },
+  frs_qps_overflow_calls_total: { type: 'counter', labels: ['operation'] },
   // Planned with the lead for issue #6.
   frs_call_package_total_calls: { type: 'gauge', labels: ['package'], planned: true },
   frs_free_calls_total: { type: 'gauge', labels: ['operation'], planned: true },
