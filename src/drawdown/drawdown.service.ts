@@ -225,8 +225,8 @@ export class DrawdownService {
   }
 
   /** Per app and operation, the estimated cost of its valid calls of the state's month (decimal). */
-  appCosts(state: DrawdownState): Map<string, Map<string, Decimal | null>> {
-    const out = new Map<string, Map<string, Decimal | null>>();
+  appCosts(state: DrawdownState): Map<string, Map<OperationName, Decimal | null>> {
+    const out = new Map<string, Map<OperationName, Decimal | null>>();
     for (const [op, byApp] of state.engine.attribution) {
       for (const [app, s] of byApp) {
         let m = out.get(app);
