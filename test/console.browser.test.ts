@@ -51,7 +51,7 @@ async function viaProxy(apiKey: string, op: keyof typeof BODY, n: number): Promi
   }
 }
 
-async function admin(method: 'GET' | 'POST', p: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
+async function admin(method: 'GET' | 'POST' | 'PUT', p: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
   const res = await request(`${stack.meterUrl}${p}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -160,6 +160,8 @@ describeBrowser('the console in chromium', () => {
     await viaProxy(appB.api_key, 'face_compare', 2);
     const synced = await admin('POST', '/admin/billing/sync', { month: MONTH });
     if (synced.status !== 200) throw new Error(`billing sync failed: ${synced.text}`);
+    const budget = await admin('PUT', '/admin/apps/app-b/budget', { monthly_calls: 10, action: 'alert_only' });
+    if (budget.status !== 200) throw new Error(`budget failed: ${budget.text}`);
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -302,7 +304,11 @@ describeBrowser('the console in chromium', () => {
         const share = rec.apps.find((x: { app: string }) => x.app === a.app);
         expect(await cells(page, a.app)).toMatchObject({ requests: String(a.requests), billable_calls: String(a.billable_calls), share_of_calls: share.share_of_calls });
       }
-      expect(await cells(page, 'app-b')).toMatchObject({ billable_calls: '4' });
+      // app-b: 2 face_detect + 2 face_compare of its 10-call budget; test-app has none.
+      const budget = (await admin('GET', '/admin/apps/app-b/budget')).json;
+      expect(await cells(page, 'app-b')).toMatchObject({ billable_calls: '4', budget: `${budget.used_calls}/10//` });
+      expect(budget.used_calls).toBe(4);
+      expect(await cells(page, 'test-app')).toMatchObject({ budget: '' });
       expect(await screenshot(page, 'console-apps')).toBeGreaterThan(10_000);
     });
 

@@ -17,6 +17,7 @@ import { openSession, SESSION_COOKIE, SESSION_TTL_SECONDS } from './console-sess
 import { WithConsoleSession } from './console.setup';
 import { ConsoleViews } from './console.views';
 import { AuditService } from '../admin/audit.service';
+import { BudgetsService } from '../budgets/budgets.service';
 import { loadStaticFiles } from './console-static';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -36,6 +37,7 @@ export class ConsoleController {
     private readonly quota: QuotaService,
     private readonly callPackages: CallPackagesService,
     private readonly audit: AuditService,
+    private readonly budgets: BudgetsService,
   ) {}
 
   @Get()
@@ -97,10 +99,15 @@ export class ConsoleController {
   async apps(@Query('month') requested: string | undefined, @Req() req: WithConsoleSession, @Res() reply: FastifyReply): Promise<void> {
     const month = this.monthOr(requested, reply, req);
     if (!month) return;
-    const [report, rec] = await Promise.all([this.usage.report(month), this.reconciliation.report(month)]);
+    // Budgets are for the running month only: an earlier month shows calls and shares alone.
+    const current = month === this.currentMonth();
+    const [report, rec, budgets] = await Promise.all([this.usage.report(month), this.reconciliation.report(month), current ? this.budgets.list() : Promise.resolve([])]);
     const shares = new Map(rec.apps.map((a) => [a.app, a]));
-    const apps = report.apps.map((a) => ({ ...a, share: shares.get(a.app) ?? null }));
-    this.page(reply, req, '/console/apps', 'apps', { title: `Apps ${month}`, month, apps, currency: rec.currency });
+    const byApp = new Map(budgets.map((b) => [b.app, b]));
+    const apps = report.apps.map((a) => ({ ...a, share: shares.get(a.app) ?? null, budget: byApp.get(a.app) ?? null }));
+    // Apps with a budget but no call yet this month still show their budget.
+    for (const b of budgets) if (!report.apps.some((a) => a.app === b.app)) apps.push({ app: b.app, requests: 0, upstream_attempts: 0, billable_calls: 0, estimated_cost: null, operations: {}, share: null, budget: b });
+    this.page(reply, req, '/console/apps', 'apps', { title: `Apps ${month}`, month, apps, currency: rec.currency, budgetsShown: current });
   }
 
   @Get('reconciliation')

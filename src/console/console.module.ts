@@ -4,10 +4,11 @@ import { Module } from '@nestjs/common';
 import { UsageModule } from '../usage/usage.module';
 import { BillingModule } from '../billing/billing.module';
 import { QuotaModule } from '../quota/quota.module';
+import { BudgetsModule } from '../budgets/budgets.module';
 import { ConsoleController } from './console.controller';
 
 @Module({
-  imports: [UsageModule, BillingModule, QuotaModule],
+  imports: [UsageModule, BillingModule, QuotaModule, BudgetsModule],
   controllers: [ConsoleController],
 })
 export class ConsoleModule {}
