@@ -14,6 +14,10 @@ import { demoExtras } from './demo-extras';
 
 const SECONDS = Number(process.env.DEMO_SECONDS ?? 20);
 const ADMIN = 'demo-admin-token';
+/** What finance logs in to the console with: it can read everything and change nothing. */
+const READONLY = 'demo-finance-readonly-token';
+/** Progress in a terminal: redrawn in place; in a log (no TTY): one line every few seconds. */
+const PROGRESS_MS = process.stdout.isTTY ? 250 : 5000;
 const PROJECT = 'demo0000000000000000000000000001';
 const IMAGE = Buffer.alloc(48 * 1024, 11).toString('base64');
 const VIDEO = Buffer.alloc(96 * 1024, 5).toString('base64');
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
     HUAWEICLOUD_SDK_AK: DEMO_CREDENTIALS.ak,
     HUAWEICLOUD_SDK_SK: DEMO_CREDENTIALS.sk,
     FRS_METER_ADMIN_TOKEN: ADMIN,
+    FRS_METER_READONLY_TOKENS: READONLY,
     FRS_METER_SECRET_KEY: 'demo-secret-key-not-for-production',
     FRS_METER_BILLING_SYNC: 'off',
     ...demoExtras.serviceEnv(),
@@ -104,6 +109,9 @@ async function main(): Promise<void> {
   const base = service.url;
   const created = await admin(base, 'POST', '/admin/apps', { name: 'demo-app' });
   const apiKey: string = created.json.api_key;
+  // Two more callers, so the console's Apps and Reconciliation pages have shares to show.
+  const others: string[] = [];
+  for (const name of ['checkout', 'support-desk']) others.push((await admin(base, 'POST', '/admin/apps', { name })).json.api_key);
   await demoExtras.setup(base, ADMIN);
   // The emulator plays Huawei's side: it honours the QPS package registered above.
   emulator.setQps({ face_detect: 20 });
@@ -120,12 +128,18 @@ async function main(): Promise<void> {
   const started = Date.now();
   const progress = setInterval(() => {
     const s = (Date.now() - started) / 1000;
-    process.stdout.write(`\r  traffic ${s.toFixed(0).padStart(2)}/${SECONDS}s  sent ${String(sent).padStart(5)}  ok ${String(ok).padStart(5)}  errors ${String(failed).padStart(4)}  ${(sent / Math.max(s, 0.001)).toFixed(1)} req/s `);
-  }, 250);
+    const line = `  traffic ${s.toFixed(0).padStart(2)}/${SECONDS}s  sent ${String(sent).padStart(5)}  ok ${String(ok).padStart(5)}  errors ${String(failed).padStart(4)}  ${(sent / Math.max(s, 0.001)).toFixed(1)} req/s `;
+    // Carriage returns only where a terminal redraws them; a CI log gets whole lines.
+    if (process.stdout.isTTY) process.stdout.write(`\r${line}`);
+    else console.log(line.trimEnd());
+  }, PROGRESS_MS);
   // 8 workers at ~30 calls/s in all: face_detect and friends stay under FRS's default 10 QPS
   // most of the time, while action liveness (1 QPS) shows what throttling looks like.
   await Promise.all(
-    Array.from({ length: 8 }, async () => {
+    Array.from({ length: 8 }, async (_, worker) => {
+      // Workers 0-3 are demo-app, 4-5 checkout, 6-7 support-desk: shares of about 1/2, 1/4, 1/4.
+      const key = worker < 4 ? apiKey : others[worker < 6 ? 0 : 1];
+      const headers = { ...hdr, 'x-auth-token': key };
       while (Date.now() < deadline) {
         let op = pick();
         const b = bodyFor(op);
@@ -133,7 +147,7 @@ async function main(): Promise<void> {
         const url = `${base}${pathFor(op, PROJECT, 'demo')}${b.query ? `?${b.query}` : ''}`;
         sent++;
         try {
-          const res = await request(url, { method: b.method as 'GET', headers: hdr, body: b.body ? JSON.stringify(b.body) : undefined });
+          const res = await request(url, { method: b.method as 'GET', headers, body: b.body ? JSON.stringify(b.body) : undefined });
           const text = await res.body.text();
           let code = 'none';
           if (res.statusCode >= 400) code = (JSON.parse(text) as { error_code?: string }).error_code ?? 'other';
@@ -149,7 +163,7 @@ async function main(): Promise<void> {
     }),
   );
   clearInterval(progress);
-  process.stdout.write('\n\n');
+  process.stdout.write(process.stdout.isTTY ? '\n\n' : '\n');
 
   console.log('Calls per operation and answer, as the demo app saw them:');
   console.log(`  ${'operation'.padEnd(20)} ${'HTTP'.padEnd(5)} ${'error_code'.padEnd(12)} calls`);
@@ -162,6 +176,7 @@ async function main(): Promise<void> {
   await demoExtras.billing(base, ADMIN);
 
   console.log('Look at:');
+  console.log(`  console          ${base}/console   (log in with the read-only token ${READONLY})`);
   console.log(`  metrics          ${base}/metrics`);
   console.log(`  usage            curl -H 'Authorization: Bearer ${ADMIN}' '${base}/admin/usage'`);
   console.log(`  timeouts         curl -H 'Authorization: Bearer ${ADMIN}' '${base}/admin/timeouts'`);
@@ -174,7 +189,8 @@ async function main(): Promise<void> {
     await emulator.close();
     process.exit(0);
   };
-  if (process.stdout.isTTY && process.env.DEMO_EXIT !== '1') {
+  // Keeps running (in a terminal or not) so the console can be opened; DEMO_EXIT=1 stops here.
+  if (process.env.DEMO_EXIT !== '1') {
     console.log('\nfrs-meter and the emulator keep running; press Ctrl-C to stop.');
     process.on('SIGINT', () => void stop());
     process.on('SIGTERM', () => void stop());
