@@ -126,12 +126,14 @@ async function main(): Promise<void> {
   let failed = 0;
   const deadline = Date.now() + SECONDS * 1000;
   const started = Date.now();
-  const progress = setInterval(() => {
+  const progressLine = (): string => {
     const s = (Date.now() - started) / 1000;
-    const line = `  traffic ${s.toFixed(0).padStart(2)}/${SECONDS}s  sent ${String(sent).padStart(5)}  ok ${String(ok).padStart(5)}  errors ${String(failed).padStart(4)}  ${(sent / Math.max(s, 0.001)).toFixed(1)} req/s `;
+    return `  traffic ${s.toFixed(0).padStart(2)}/${SECONDS}s  sent ${String(sent).padStart(5)}  ok ${String(ok).padStart(5)}  errors ${String(failed).padStart(4)}  ${(sent / Math.max(s, 0.001)).toFixed(1)} req/s `;
+  };
+  const progress = setInterval(() => {
     // Carriage returns only where a terminal redraws them; a CI log gets whole lines.
-    if (process.stdout.isTTY) process.stdout.write(`\r${line}`);
-    else console.log(line.trimEnd());
+    if (process.stdout.isTTY) process.stdout.write(`\r${progressLine()}`);
+    else console.log(progressLine().trimEnd());
   }, PROGRESS_MS);
   // 8 workers at ~30 calls/s in all: face_detect and friends stay under FRS's default 10 QPS
   // most of the time, while action liveness (1 QPS) shows what throttling looks like.
@@ -163,7 +165,8 @@ async function main(): Promise<void> {
     }),
   );
   clearInterval(progress);
-  process.stdout.write(process.stdout.isTTY ? '\n\n' : '\n');
+  if (process.stdout.isTTY) process.stdout.write(`\r${progressLine()}\n\n`);
+  else console.log(`${progressLine().trimEnd()}  (done)\n`);
 
   console.log('Calls per operation and answer, as the demo app saw them:');
   console.log(`  ${'operation'.padEnd(20)} ${'HTTP'.padEnd(5)} ${'error_code'.padEnd(12)} calls`);

@@ -5,24 +5,17 @@
 // numbers below), offer CSV links that download exactly `?format=csv`, and leave a non-blank
 // screenshot in test/artifacts/. Without a valid session nothing opens; a session never changes.
 
-/// <reference lib="dom" />
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { request } from 'undici';
-import puppeteer, { Browser, Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { ManualClock } from '../src/common/clock';
 import { pathFor } from '../src/frs/operations';
 import { BssPlugin, bssPlugin } from '../src/emulator/bss/bss-plugin';
 import { ADMIN_TOKEN, Stack, StackApp, startStack } from './support/stack';
+import { browserPolicy, cells, fetchInPage, launchBrowser, logIn as logInAt, nonBlankScreenshot, watchedPage as watched } from './support/browser';
 
-const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI !== 'true') {
-  console.warn(`[console.browser] SKIPPED: no chromium at ${CHROMIUM} (set CHROMIUM_BIN, or run bash scripts/ci-chromium.sh); with CI=true this suite fails instead.`);
-}
-const describeBrowser = haveChromium || process.env.CI === 'true' ? describe : describe.skip;
-
+const describeBrowser = browserPolicy('console.browser') ? describe : describe.skip;
 const ARTIFACTS = path.join(__dirname, 'artifacts');
 const READONLY_TOKEN = 'finance-readonly-token-0001';
 const MONTH = '2025-05';
@@ -36,6 +29,9 @@ let stack: Stack;
 let bss: BssPlugin;
 let appB: StackApp;
 let browser: Browser;
+const watchedPage = (): ReturnType<typeof watched> => watched(browser);
+const logIn = (page: Page, token: string): Promise<void> => logInAt(page, stack.meterUrl, token);
+const screenshot = (page: Page, name: string): Promise<number> => nonBlankScreenshot(browser, page, path.join(ARTIFACTS, `${name}.png`));
 const logs: string[] = [];
 const clock = new ManualClock('2025-05-10T12:00:00+08:00');
 
@@ -59,83 +55,6 @@ async function admin(method: 'GET' | 'POST' | 'PUT', p: string, body?: unknown):
   });
   const text = await res.body.text();
   return { status: res.statusCode, text, json: String(res.headers['content-type']).includes('json') ? JSON.parse(text) : undefined };
-}
-
-/** A browser page that records console errors, page errors, failed requests and 4xx/5xx answers. */
-async function watchedPage(): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 900 });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${(e as Error).message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`);
-  });
-  return { page, problems };
-}
-
-async function logIn(page: Page, token: string): Promise<void> {
-  await page.goto(`${stack.meterUrl}/console/login`);
-  await page.type('#token', token);
-  await Promise.all([page.waitForNavigation(), page.click('form[action="/console/login"] button')]);
-}
-
-/** `data-k` → `data-v` of the cells in the row `data-row=row` (or outside any row when row is null). */
-async function cells(page: Page, row: string | null): Promise<Record<string, string>> {
-  return page.$$eval(
-    '[data-k]',
-    (els, r) => {
-      const out: Record<string, string> = {};
-      for (const el of els) {
-        const tr = el.closest('[data-row]');
-        const inRow = tr ? tr.getAttribute('data-row') : null;
-        if (inRow === r) out[el.getAttribute('data-k') as string] = el.getAttribute('data-v') ?? '';
-      }
-      return out;
-    },
-    row,
-  );
-}
-
-/** Writes the screenshot and counts, in a blank page's canvas, the pixels unlike the top-left one. */
-async function screenshot(page: Page, name: string): Promise<number> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const png = Buffer.from(await page.screenshot({ type: 'png', fullPage: true }));
-  writeFileSync(path.join(ARTIFACTS, `${name}.png`), png);
-  const blank = await browser.newPage();
-  try {
-    return await blank.evaluate(async (b64: string) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${b64}`;
-      await img.decode();
-      const c = document.createElement('canvas');
-      c.width = img.width;
-      c.height = img.height;
-      const ctx = c.getContext('2d') as CanvasRenderingContext2D;
-      ctx.drawImage(img, 0, 0);
-      const d = ctx.getImageData(0, 0, c.width, c.height).data;
-      let differing = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) differing++;
-      return differing;
-    }, png.toString('base64'));
-  } finally {
-    await blank.close();
-  }
-}
-
-/** GET a same-origin URL from inside the page, so it carries the page's session cookie. */
-async function fetchInPage(page: Page, url: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
-  return page.evaluate(
-    async (u: string, i: { method?: string; body?: string }) => {
-      const res = await fetch(u, { method: i.method ?? 'GET', body: i.body, headers: i.body ? { 'content-type': 'application/json' } : {} });
-      return { status: res.status, text: await res.text() };
-    },
-    url,
-    init,
-  );
 }
 
 describeBrowser('the console in chromium', () => {
@@ -162,11 +81,7 @@ describeBrowser('the console in chromium', () => {
     if (synced.status !== 200) throw new Error(`billing sync failed: ${synced.text}`);
     const budget = await admin('PUT', '/admin/apps/app-b/budget', { monthly_calls: 10, action: 'alert_only' });
     if (budget.status !== 200) throw new Error(`budget failed: ${budget.text}`);
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
-    });
+    browser = await launchBrowser();
   }, 90_000);
 
   afterAll(async () => {
