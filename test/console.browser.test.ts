@@ -9,6 +9,7 @@
 import * as path from 'node:path';
 import { request } from 'undici';
 import type { Browser, Page } from 'puppeteer-core';
+import type { Json } from './ops/queries';
 import { ManualClock } from '../src/common/clock';
 import { pathFor } from '../src/frs/operations';
 import { BssPlugin, bssPlugin } from '../src/emulator/bss/bss-plugin';
@@ -47,7 +48,7 @@ async function viaProxy(apiKey: string, op: keyof typeof BODY, n: number): Promi
   }
 }
 
-async function admin(method: 'GET' | 'POST' | 'PUT', p: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
+async function admin(method: 'GET' | 'POST' | 'PUT', p: string, body?: unknown): Promise<{ status: number; text: string; json: Json }> {
   const res = await request(`${stack.meterUrl}${p}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
