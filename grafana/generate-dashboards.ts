@@ -618,6 +618,24 @@ function billingDashboard(t: Thresholds): dashboard.Dashboard {
   const tol = t.reconciliation.toleranceCalls;
   const l = new Layout();
 
+  l.row('Forecast');
+  l.add({
+    type: 'timeseries', title: 'Forecast amount this month (80% band)', w: 12, h: 8, unit: 'currency:¥', min: 0,
+    description: 'Month-end pay-per-use amount as GET /admin/forecast projects it: the middle forecast and the 10th/90th percentiles (dashed). From the weekday × hour profile of recent weeks, played through the drawdown engine (README: Forecasts and advice).',
+    targets: [
+      { expr: 'max by (quantile) (frs_forecast_month_amount)', legend: 'q{{quantile}}' },
+    ],
+    overrides: [dashed('q0\\.[19]')],
+  });
+  l.add({
+    type: 'timeseries', title: 'Forecast calls this month by operation (80% band)', w: 12, h: 8, unit: 'short', min: 0,
+    description: 'Month-end valid calls per operation as GET /admin/forecast projects them, middle and 10th/90th percentiles (dashed).',
+    targets: [
+      { expr: 'max by (operation, quantile) (frs_forecast_month_calls{operation=~"$operation"})', legend: '{{operation}} q{{quantile}}' },
+    ],
+    overrides: [dashed('.* q0\\.[19]')],
+  });
+
   l.row('Bills');
   l.add({
     type: 'barchart', title: 'Billed amount by month', w: 12, h: 9, unit: 'currency:¥', min: 0,

@@ -20,6 +20,15 @@
 //   (06:00Z). Free calls left 1500 − 680 = 820: Sun 15 (20), Mon 16–Fri 20 (600), Sat 21–Sun 22
 //   (40), Mon 23 (120) → 40 left; Tue 24 08:00–11:59 at 10 an hour → out at 12:00 on Mar 24 (04:00Z).
 // - p50 amount: paid calls 2720 − 500 − 1500 = 720 × 0.01 = 7.20 CNY.
+// - High path (× 1.2, the early dates, p10): the package takes Tue 10–Thu 12 (3 × 144 = 432), then
+//   Fri 13 from 08:00 at 12 an hour: 60 by 13:00, the last 8 of it in the 13:00 hour → 13:40 (05:40Z).
+//   Free 820: the 13:00 hour's other 4 and 14:00–19:59 (72) → 744; Sat 14, Sun 15 (48) → 696;
+//   Mon 16–Thu 19 (576) → 120; Fri 20 from 08:00 at 12 an hour → out at 18:00 (10:00Z).
+// - Low path (× 0.8, the late dates, p90): the package takes Tue 10–Fri 13 (384), Sat 14, Sun 15
+//   (32) → 84 left; Mon 16 at 8 an hour → out at 18:30 (10:30Z). Free 820: Mon 16 18:30–19:59 (12),
+//   Tue 17–Fri 20 (384), Sat 21, Sun 22 (32) → 392; Mon 23–Thu 26 (384) → 8; Fri 27 08:00 hour →
+//   out at 09:00 (01:00Z).
+// - Amounts: low path 2312 − 2000 = 312 paid → 3.12; high path 3128 − 2000 = 1128 → 11.28.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -114,12 +123,13 @@ describe('month-end forecast', () => {
 
     expect(f.packages).toEqual([expect.objectContaining({ id: 'detect-500', remaining_now: 500 })]);
     const pkg = f.packages[0];
-    expect(pkg.runs_out !== 'already' && pkg.runs_out.p50).toBe('2026-03-14T06:00:00.000Z');
-    expect(detect.free_tier_burnout !== 'already' && detect.free_tier_burnout.p50).toBe('2026-03-24T04:00:00.000Z');
-    // More traffic runs out earlier: p10 (early) ≤ p50 ≤ p90 (late).
-    if (pkg.runs_out !== 'already') expect(pkg.runs_out.p10! <= pkg.runs_out.p50! && pkg.runs_out.p50! <= pkg.runs_out.p90!).toBe(true);
-    expect(detect.amount?.p50).toBe('7.20');
-    expect(f.amount?.p50).toBe('7.20');
+    // More traffic runs out earlier: p10 is the early date.
+    expect(pkg.runs_out).toEqual({ p10: '2026-03-13T05:40:00.000Z', p50: '2026-03-14T06:00:00.000Z', p90: '2026-03-16T10:30:00.000Z' });
+    expect(detect.free_tier_burnout).toEqual({ p10: '2026-03-20T10:00:00.000Z', p50: '2026-03-24T04:00:00.000Z', p90: '2026-03-27T01:00:00.000Z' });
+    expect(pkg.remaining_at_month_end).toEqual({ p10: 0, p50: 0, p90: 0 });
+    expect(detect.amount).toEqual({ p10: '3.12', p50: '7.20', p90: '11.28' });
+    expect(f.amount).toEqual({ p10: '3.12', p50: '7.20', p90: '11.28' });
+    expect(f.apps).toEqual([{ app: 'test-app', calls: { p10: 2312, p50: 2720, p90: 3128 }, amount: { p10: '3.12', p50: '7.20', p90: '11.28' } }]);
     expect(f.currency).toBe('CNY');
 
     const csv = await admin('GET', '/admin/forecast?month=2026-03&format=csv');

@@ -239,9 +239,11 @@ export class ForecastService {
   private applyTracked(chunk: Chunk, engine: DrawdownEngine, operations: readonly OperationName[], freeBurnout: Map<OperationName, number | null>, runOut: Map<string, number | null>): void {
     const freeBefore = new Map(operations.map((op) => [op, engine.freeLeft(op)]));
     const remBefore = new Map(engine.balances.map((b) => [b.def.id, b.remaining]));
-    const paidBefore = totals(engine, operations);
+    const paidBefore = totals(engine, operations, false);
+    const drawnBefore = totals(engine, operations, true);
     engine.apply(chunk);
-    const paidAfter = totals(engine, operations);
+    const paidAfter = totals(engine, operations, false);
+    const drawnAfter = totals(engine, operations, true);
     const span = chunk.to - chunk.from;
     for (const op of operations) {
       const before = freeBefore.get(op) ?? 0;
@@ -254,20 +256,24 @@ export class ForecastService {
     for (const b of engine.balances) {
       const before = remBefore.get(b.def.id) ?? 0;
       if (runOut.get(b.def.id) !== null || before <= 0 || b.remaining > 0) continue;
-      const drawn = before - b.remaining;
-      runOut.set(b.def.id, Math.round(chunk.from + span * Math.min(1, before / Math.max(drawn, 1))));
+      // Calls of the package's operations that reached the call-package step in this chunk.
+      const reached = b.def.operations.filter((o) => drawnAfter.has(o)).reduce((n, o) => n + (drawnAfter.get(o)! - drawnBefore.get(o)!), 0);
+      runOut.set(b.def.id, Math.round(chunk.from + span * Math.min(1, before / Math.max(reached, 1))));
     }
   }
 }
 
 const QLABEL = { p10: '0.1', p50: '0.5', p90: '0.9' } as const;
 
-/** Free-tier and pay-per-use calls per operation so far (all apps): what reached the free step. */
-function totals(engine: DrawdownEngine, operations: readonly OperationName[]): Map<OperationName, number> {
+/**
+ * Calls per operation so far (all apps) that reached the free step (free-tier and pay-per-use),
+ * or with `fromPackages` the call-package step (those plus package calls).
+ */
+function totals(engine: DrawdownEngine, operations: readonly OperationName[], fromPackages: boolean): Map<OperationName, number> {
   const out = new Map<OperationName, number>();
   for (const op of operations) {
     let n = 0;
-    for (const s of engine.attribution.get(op)?.values() ?? []) n += s.free_tier + s.pay_per_use;
+    for (const s of engine.attribution.get(op)?.values() ?? []) n += s.free_tier + s.pay_per_use + (fromPackages ? s.call_package : 0);
     out.set(op, n);
   }
   return out;

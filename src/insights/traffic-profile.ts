@@ -111,8 +111,14 @@ export function buildProfile(counts: readonly HourCount[], operations: readonly 
     residualDays.set(op, rs.length);
     ratios.set(op, rs.length >= 3 ? { 0.1: quantile(rs, 0.1), 0.5: quantile(rs, 0.5), 0.9: quantile(rs, 0.9) } : { 0.1: 1, 0.5: 1, 0.9: 1 });
   }
+  const times = new Map<number, LocalTime>();
+  const timeOf = (hour: number): LocalTime => {
+    let t = times.get(hour);
+    if (!t) times.set(hour, (t = localTime(hour, timeZone)));
+    return t;
+  };
   return {
-    expected: (op, hour) => expectedAt(op, localTime(hour, timeZone)),
+    expected: (op, hour) => expectedAt(op, timeOf(hour)),
     ratios,
     residualDays,
   };

@@ -249,6 +249,8 @@ describe('query helpers', () => {
       'frs_app_budget_threshold_crossed_ratio',
       'frs_billing_month_final',
       'frs_call_package_total_calls',
+      'frs_forecast_month_amount',
+      'frs_forecast_month_calls',
       'frs_free_calls_total',
       'frs_month_end_timestamp_seconds',
       'frs_qps_coordination_fallback_calls_total',

@@ -44,6 +44,8 @@ export const FRS_METRICS: Readonly<Record<string, MetricContract>> = Object.free
   frs_month_end_timestamp_seconds: { type: 'gauge', labels: [], planned: true },
   // Issue 13: FRS's rate-limit headers as last seen.
   frs_upstream_ratelimit: { type: 'gauge', labels: ['operation'], planned: true },
+  frs_forecast_month_amount: { type: 'gauge', labels: ['quantile'], planned: true },
+  frs_forecast_month_calls: { type: 'gauge', labels: ['operation', 'quantile'], planned: true },
   frs_upstream_ratelimit_used: { type: 'gauge', labels: ['operation'], planned: true },
   frs_upstream_ratelimit_window_seconds: { type: 'gauge', labels: ['operation'], planned: true },
   // Exposed by the service but not in SPEC §6; the dashboards show them (issue #14).
