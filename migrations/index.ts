@@ -6,6 +6,7 @@ import { CreateQuota1763700002000 } from './1763700002000-CreateQuota';
 import { CreateBilling1763700003000 } from './1763700003000-CreateBilling';
 import { CreateAdminAudit1764000900000 } from './1764000900000-CreateAdminAudit';
 import { UsageAccounting1764001000000 } from './1764001000000-UsageAccounting';
+import { CallPackageUsedAsOf1764001000100 } from './1764001000100-CallPackageUsedAsOf';
 import { CreateQpsReplicas1764001200000 } from './1764001200000-CreateQpsReplicas';
 import { CreateBudgets1764001201000 } from './1764001201000-CreateBudgets';
 import { CreateCostCenterDaily1764001300000 } from './1764001300000-CreateCostCenterDaily';
@@ -17,6 +18,7 @@ export const MIGRATIONS = [
   CreateBilling1763700003000,
   CreateAdminAudit1764000900000,
   UsageAccounting1764001000000,
+  CallPackageUsedAsOf1764001000100,
   CreateQpsReplicas1764001200000,
   CreateBudgets1764001201000,
   CreateCostCenterDaily1764001300000,

@@ -12,7 +12,7 @@ import { CONFIG, Config, isBillable } from '../config/config';
 import { Clock } from '../common/clock';
 import { billingMonthOf, dayStarts, monthRange, MONTH_RE } from '../common/billing-month';
 import { BILLABLE_OPERATION_NAMES, OPERATIONS, OperationName } from '../frs/operations';
-import { CallPackageDef, chunkBounds, DrawdownEngine, Marginal, meteredFrom, PackageBalance, QpsWindow, qpsWindows, Split } from './engine';
+import { CallPackageDef, chunkBounds, DrawdownEngine, Marginal, meteredFrom, PackageBalance, QpsWindow, qpsWindows, Split, windowFrom } from './engine';
 import { DrawdownRunner } from './drawdown-runner';
 import { CallPackagesRepository } from './call-packages.repository';
 import { QpsPackagesRepository } from './qps-packages.repository';
@@ -285,9 +285,9 @@ export class DrawdownService {
     const current = billingMonthOf(now, tz);
     const range = monthRange(month, tz);
     const end = Math.max(now - (now % MINUTE) + MINUTE, month < current ? range.end : 0);
-    const defs: CallPackageDef[] = (await this.callRepo.list()).filter((p) => meteredFrom(p) < end);
+    const defs: CallPackageDef[] = (await this.callRepo.list()).filter((p) => windowFrom(p) < end);
     // From the start of the earliest month anything is drawn in, so the free tier's state is right when it comes first.
-    const first = Math.min(range.start, now, ...defs.map(meteredFrom));
+    const first = Math.min(range.start, now, ...defs.map(windowFrom));
     const start = monthRange(billingMonthOf(first, tz), tz).start;
     const windows = qpsWindows(await this.qpsRepo.overlapping(start, Math.max(end, now + 400 * DAY)));
 
@@ -302,7 +302,7 @@ export class DrawdownService {
     // Local day starts too: the attribution is also kept per day (daily reconciliation).
     const days = dayStarts(month, tz);
     const instants: number[] = [range.start, range.end, ...demandFrom.values(), ...days];
-    for (const p of defs) instants.push(meteredFrom(p), p.expiresAt);
+    for (const p of defs) instants.push(windowFrom(p), meteredFrom(p), p.expiresAt);
     for (const w of windows) instants.push(w.from, w.to);
     const engine = new DrawdownEngine(config, defs, windows, { collect: { from: range.start, to: range.end }, demandFrom, prices: this.prices, collectDays: days });
     await this.runner.run(engine, chunkBounds(start, end, instants, tz));

@@ -38,11 +38,13 @@ export interface CallPackageDef {
   readonly id: string;
   readonly operations: readonly OperationName[];
   readonly totalCalls: number;
-  /** Calls already used when the package was registered (drawn elsewhere or earlier). */
+  /** Calls Huawei showed as used at `usedAsOf` (drawn elsewhere, or by metered calls before then). */
   readonly usedCalls: number;
   readonly startsAt: number;
   readonly expiresAt: number;
   readonly registeredAt: number;
+  /** When `usedCalls` was read (default: the registration). */
+  readonly usedAsOf?: number;
 }
 
 /** A span during which an operation's calls are covered by a QPS package. */
@@ -115,19 +117,29 @@ export interface Marginal {
 
 export interface PackageBalance {
   readonly def: CallPackageDef;
-  /** Calls drawn from the package by metered usage since it was registered. */
+  /** Calls drawn from the package by metered usage since `usedAsOf`. */
   drawn: number;
   remaining: number;
+  /** Of `usedCalls`, what metered calls before `usedAsOf` inside the window can still be attributed to (they are in used_calls already). */
+  before: number;
+  /** Metered calls before `usedAsOf` attributed to the package (already counted in used_calls). */
+  attributedBefore: number;
   /** Minute in which metered calls used up the package, if they did. */
   exhaustedAt?: number;
 }
 
 /**
- * Calls of a package are metered from its start, or from its registration if that is later,
- * from the start of that minute (usage is stored per minute; the minute in which it starts counts).
+ * Calls are drawn from a package's remaining balance from its start, or from the time its
+ * used_calls was read (used_as_of, default the registration) if that is later, from the start of
+ * that minute (usage is stored per minute; the minute in which it starts counts).
  */
 export function meteredFrom(p: CallPackageDef): number {
-  return floorMinute(Math.max(p.startsAt, p.registeredAt));
+  return floorMinute(Math.max(p.startsAt, p.usedAsOf ?? p.registeredAt));
+}
+
+/** The minute the package window starts in: calls from then until meteredFrom are attributed to it from used_calls. */
+export function windowFrom(p: CallPackageDef): number {
+  return floorMinute(p.startsAt);
 }
 
 function floorMinute(t: number): number {
@@ -183,7 +195,7 @@ export class DrawdownEngine {
   ) {
     this.balances = [...packages]
       .sort((a, b) => a.expiresAt - b.expiresAt || (a.id < b.id ? -1 : 1))
-      .map((def) => ({ def, drawn: 0, remaining: Math.max(0, def.totalCalls - def.usedCalls) }));
+      .map((def) => ({ def, drawn: 0, remaining: Math.max(0, def.totalCalls - def.usedCalls), before: def.usedCalls, attributedBefore: 0 }));
   }
 
   /**
@@ -208,6 +220,8 @@ export class DrawdownEngine {
     return {
       remaining: this.balances.map((b) => b.remaining),
       drawn: this.balances.map((b) => b.drawn),
+      before: this.balances.map((b) => b.before),
+      attributedBefore: this.balances.map((b) => b.attributedBefore),
       exhaustedAt: this.balances.map((b) => b.exhaustedAt),
       freeUsed: new Map(this.freeUsed),
       validCount: new Map(this.validCount),
@@ -222,6 +236,8 @@ export class DrawdownEngine {
     this.balances.forEach((b, i) => {
       b.remaining = s.remaining[i];
       b.drawn = s.drawn[i];
+      b.before = s.before[i];
+      b.attributedBefore = s.attributedBefore[i];
       b.exhaustedAt = s.exhaustedAt[i];
     });
     const put = <K, V>(target: Map<K, V>, from: Map<K, V>) => {
@@ -309,7 +325,16 @@ export class DrawdownEngine {
         let took = 0;
         for (const b of this.balances) {
           if (took === n) break;
-          if (b.remaining <= 0 || !b.def.operations.includes(op) || !this.packageValid(b.def, t)) continue;
+          if (!b.def.operations.includes(op)) continue;
+          // Before used_as_of, inside the window: Huawei drew these calls already; they are in used_calls.
+          if (t >= windowFrom(b.def) && t < meteredFrom(b.def) && t < b.def.expiresAt && b.before > 0) {
+            const k = Math.min(n - took, b.before);
+            b.before -= k;
+            b.attributedBefore += k;
+            took += k;
+            continue;
+          }
+          if (b.remaining <= 0 || !this.packageValid(b.def, t)) continue;
           const k = Math.min(n - took, b.remaining);
           b.remaining -= k;
           b.drawn += k;

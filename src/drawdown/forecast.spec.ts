@@ -9,6 +9,8 @@ function balance(def: Partial<CallPackageDef> & { id: string }, remaining: numbe
     def: { operations: ['face_detect'], totalCalls: remaining, usedCalls: 0, startsAt: T0, expiresAt: T0 + 365 * DAY, registeredAt: T0, ...def },
     drawn: 0,
     remaining,
+    before: 0,
+    attributedBefore: 0,
   };
 }
 

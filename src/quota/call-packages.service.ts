@@ -8,7 +8,7 @@ import { CONFIG, Config } from '../config/config';
 import { Clock } from '../common/clock';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationName } from '../frs/operations';
-import { badRequest } from '../admin/meter-error';
+import { badRequest, notFound } from '../admin/meter-error';
 import { CallPackageDef, meteredFrom, PackageBalance } from '../drawdown/engine';
 import { DrawdownService } from '../drawdown/drawdown.service';
 import { forecastExhaustion } from '../drawdown/forecast';
@@ -31,7 +31,11 @@ export interface CallPackageView {
   readonly starts_at: string;
   readonly expires_at: string;
   readonly registered_at: string;
-  /** Calls metered through frs-meter and drawn from this package since it was registered. */
+  /** When used_calls was read (the balance is as of then). */
+  readonly used_as_of: string;
+  /** Metered calls inside the window before used_as_of: already in used_calls, attributed to the package. */
+  readonly used_calls_metered: number;
+  /** Calls metered through frs-meter and drawn from this package since used_as_of. */
   readonly drawn_calls: number;
   readonly remaining_calls: number;
   readonly status: CallPackageStatus;
@@ -77,6 +81,25 @@ export class CallPackagesService {
     return view;
   }
 
+  /** `PUT /admin/call-packages/{id}`: corrects total, used (as of used_as_of), window or operations. */
+  async correct(input: CallPackageInput): Promise<{ before: CallPackageView; after: CallPackageView }> {
+    const before = (await this.state()).packages.find((p) => p.id === input.id);
+    const old = await this.repo.get(input.id);
+    if (!old || !before) throw notFound(`no call package "${input.id}"`);
+    await this.repo.update({ ...input, registeredAt: old.registeredAt });
+    const after = (await this.state()).packages.find((p) => p.id === input.id);
+    if (!after) throw new Error(`call package ${input.id} was corrected but is not listed`);
+    return { before, after };
+  }
+
+  /** `DELETE /admin/call-packages/{id}`: removes a package registered by mistake or refunded. */
+  async remove(id: string): Promise<CallPackageView> {
+    const before = (await this.state()).packages.find((p) => p.id === id);
+    if (!before || !(await this.repo.remove(id))) throw notFound(`no call package "${id}"`);
+    await this.state();
+    return before;
+  }
+
   async list(): Promise<CallPackageView[]> {
     return (await this.state()).packages;
   }
@@ -118,6 +141,8 @@ export class CallPackagesService {
         starts_at: iso(p.startsAt),
         expires_at: iso(p.expiresAt),
         registered_at: iso(p.registeredAt),
+        used_as_of: iso(p.usedAsOf ?? p.registeredAt),
+        used_calls_metered: b.attributedBefore,
         drawn_calls: b.drawn,
         remaining_calls: b.remaining,
         status,

@@ -21,6 +21,8 @@ const CALL_CSV = [
   'starts_at',
   'expires_at',
   'registered_at',
+  'used_as_of',
+  'used_calls_metered',
   'drawn_calls',
   'remaining_calls',
   'status',
@@ -80,6 +82,21 @@ export class QuotaController {
     const created = await this.callPackages.register(parseCallPackage(body, this.config, this.clock.now()));
     await this.audit.record({ actor, action: 'call_package.create', target: created.id, before: null, after: created });
     return created;
+  }
+
+  @Put('call-packages/:id')
+  @Header('cache-control', 'no-store')
+  async correctCallPackage(@Param('id') id: string, @Body() body: unknown, @Actor() actor: AdminActor) {
+    const { before, after } = await this.callPackages.correct(parseCallPackage(body, this.config, this.clock.now(), id));
+    await this.audit.record({ actor, action: 'call_package.correct', target: id, before, after });
+    return after;
+  }
+
+  @Delete('call-packages/:id')
+  async deleteCallPackage(@Param('id') id: string, @Actor() actor: AdminActor) {
+    const removed = await this.callPackages.remove(id);
+    await this.audit.record({ actor, action: 'call_package.delete', target: id, before: removed, after: null });
+    return { removed };
   }
 
   @Get('call-packages')

@@ -18,6 +18,8 @@ export interface CallPackageInput {
   readonly usedCalls: number;
   readonly startsAt: number;
   readonly expiresAt: number;
+  /** When used_calls was read off Huawei's console (default now). */
+  readonly usedAsOf: number;
 }
 
 const KNOWN = KNOWN_OPERATIONS.map((o) => o.name);
@@ -92,10 +94,14 @@ export function parseQpsPackage(raw: unknown, nowMs: number): QpsPackageInput {
   return { qps: qps as number, startsAt: startsAt as number, expiresAt: expiresAt as number };
 }
 
-/** `POST /admin/call-packages` body; used_calls defaults to 0 and starts_at to now. */
-export function parseCallPackage(raw: unknown, config: Config, nowMs: number): CallPackageInput {
+/**
+ * `POST /admin/call-packages` body (and `PUT /admin/call-packages/{id}` with the id from the
+ * path); used_calls defaults to 0, starts_at and used_as_of to now.
+ */
+export function parseCallPackage(raw: unknown, config: Config, nowMs: number, pathId?: string): CallPackageInput {
   const p = new Problems();
-  const b = body(raw, ['id', 'operations', 'total_calls', 'used_calls', 'starts_at', 'expires_at'], p);
+  const b = body(raw, pathId === undefined ? ['id', 'operations', 'total_calls', 'used_calls', 'used_as_of', 'starts_at', 'expires_at'] : ['operations', 'total_calls', 'used_calls', 'used_as_of', 'starts_at', 'expires_at'], p);
+  if (pathId !== undefined) b.id = pathId;
   if (typeof b.id !== 'string' || !PACKAGE_ID.test(b.id)) {
     p.add(`id must be 1-64 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit${b.id === undefined ? ' (required)' : `, got ${JSON.stringify(b.id)}`}`);
   }
@@ -115,7 +121,9 @@ export function parseCallPackage(raw: unknown, config: Config, nowMs: number): C
   if (total !== undefined && used !== undefined && used > total) p.add(`used_calls (${used}) must not exceed total_calls (${total})`);
   const startsAt = instant('starts_at', b.starts_at, p, nowMs);
   const expiresAt = instant('expires_at', b.expires_at, p);
+  const usedAsOf = instant('used_as_of', b.used_as_of, p, nowMs);
   window(startsAt, expiresAt, p);
+  if (usedAsOf !== undefined && usedAsOf > nowMs + 60_000) p.add('used_as_of must not be in the future: it is when used_calls was read');
   p.throwIfAny();
-  return { id: b.id as string, operations, totalCalls: total as number, usedCalls: used as number, startsAt: startsAt as number, expiresAt: expiresAt as number };
+  return { id: b.id as string, operations, totalCalls: total as number, usedCalls: used as number, startsAt: startsAt as number, expiresAt: expiresAt as number, usedAsOf: usedAsOf as number };
 }
