@@ -30,7 +30,8 @@ export async function budgetAdmissionCost(): Promise<{ callsUs: number; amountUs
   const engine = new DrawdownEngine(config, [], [], { collect: { from: range.start, to: range.end }, prices });
   const state = { at: clock.now(), month, engine, balances: engine.balances, windows: [], offeredPerMs: new Map(), overflowPerMs: new Map(), windowDays: new Map() } as DrawdownState;
   const drawdown = { ownState: async () => state, priceTable: prices, appCosts: () => new Map() } as unknown as DrawdownService;
-  const pricer = new BudgetPricer(config, drawdown, clock);
+  const usage = { flush: async () => undefined } as unknown as UsageService;
+  const pricer = new BudgetPricer(config, drawdown, clock, usage);
   const budgets: Budget[] = [
     { app: 'calls-app', monthlyCalls: 1e12, monthlyAmount: null, operations: null, action: 'block', alertThresholds: [0.5], updatedAt: 0 },
     { app: 'amount-app', monthlyCalls: null, monthlyAmount: new Decimal('1000000000'), operations: null, action: 'block', alertThresholds: [0.5], updatedAt: 0 },
@@ -43,7 +44,6 @@ export async function budgetAdmissionCost(): Promise<{ callsUs: number; amountUs
     committed: async () => new Map(),
     billable: async () => [],
   } as unknown as BudgetsRepository;
-  const usage = { flush: async () => undefined } as unknown as UsageService;
   const service = new BudgetsService(config, clock, repo, pricer, { replicaId: 'bench' } as QpsCoordinator, metrics, usage);
   await service.refresh();
   for (const app of ['calls-app', 'amount-app']) {

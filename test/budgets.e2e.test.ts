@@ -197,7 +197,8 @@ describe('currency budget with a price table and a free tier', () => {
     const prices = path.join(dir, 'prices.json');
     // face_detect: the 1st and 2nd pay-per-use calls of the month at 0.01, every later one at 0.02.
     writeFileSync(prices, JSON.stringify({ currency: 'CNY', operations: { face_detect: [{ upTo: 2, unitPrice: '0.01' }, { upTo: null, unitPrice: '0.02' }], face_compare: [{ upTo: null, unitPrice: '0.05' }] } }));
-    stack = await startStack({ env: { ...FAST, FRS_METER_PRICE_TABLE_FILE: prices, FRS_METER_FREE_TIER_CALLS: '3' } });
+    // Timeouts pinned at 1.5 s: the emulator answers at once, and one test stalls a call past it.
+    stack = await startStack({ env: { ...FAST, FRS_METER_PRICE_TABLE_FILE: prices, FRS_METER_FREE_TIER_CALLS: '3', FRS_METER_TIMEOUT_MIN_SECONDS: '1.5', FRS_METER_TIMEOUT_MAX_SECONDS: '1.5' } });
   });
 
   afterAll(async () => {
@@ -231,6 +232,32 @@ describe('currency budget with a price table and a free tier', () => {
     expect(after).toEqual([200, 200, 200, 402]);
     const got = await admin(stack.meterUrl, 'GET', '/admin/apps/flaky-app/budget');
     expect(got.json).toMatchObject({ used_calls: 3, committed_calls: 3 });
+  });
+
+  it('a call cut at the timeout keeps its reservation (FRS may have billed it); alert_only never refuses', async () => {
+    const app = await stack.createApp('cut-app');
+    expect((await admin(stack.meterUrl, 'PUT', '/admin/apps/cut-app/budget', { monthly_calls: 2, operations: ['face_compare'], action: 'block' })).status).toBe(200);
+    stack.emulator.setFaults({ stalls: { face_compare: { fraction: 1, seconds: 3 } } });
+    const cut = await call(stack.meterUrl, stack, app.api_key, 'face_compare');
+    expect([cut.status, cut.json.error_code]).toEqual([504, 'METER.0504']);
+    stack.emulator.setFaults({ stalls: {} });
+    // Cap 2: the cut call holds one, so one more succeeds and the next is refused.
+    const after: number[] = [];
+    for (let i = 0; i < 2; i++) after.push((await call(stack.meterUrl, stack, app.api_key, 'face_compare')).status);
+    expect(after).toEqual([200, 402]);
+    expect((await admin(stack.meterUrl, 'GET', '/admin/apps/cut-app/budget')).json).toMatchObject({ used_calls: 1, committed_calls: 2 });
+
+    const watch = await stack.createApp('watch-app');
+    expect((await admin(stack.meterUrl, 'PUT', '/admin/apps/watch-app/budget', { monthly_calls: 1, operations: ['face_compare'], action: 'alert_only' })).status).toBe(200);
+    const watched: number[] = [];
+    for (let i = 0; i < 3; i++) watched.push((await call(stack.meterUrl, stack, watch.api_key, 'face_compare')).status);
+    expect(watched).toEqual([200, 200, 200]);
+    expect((await admin(stack.meterUrl, 'GET', '/admin/apps/watch-app/budget')).json).toMatchObject({ action: 'alert_only', used_calls: 3, committed_calls: 0 });
+    const m = await scrape(stack.meterUrl);
+    // 3 of 1 used: ratio 3, nothing left, the highest threshold (0.95) crossed.
+    expect(sum(m, 'frs_app_budget_used_ratio', { app: 'watch-app', kind: 'calls' })).toBe(3);
+    expect(sum(m, 'frs_app_budget_remaining', { app: 'watch-app', kind: 'calls' })).toBe(0);
+    expect(sum(m, 'frs_app_budget_threshold_crossed_ratio', { app: 'watch-app', kind: 'calls' })).toBe(0.95);
   });
 
   it('refuses bad budget input naming the problem and writes nothing; DELETE removes the budget', async () => {

@@ -5,11 +5,12 @@
 // valid call, so the free tier, package coverage and the tier price of the following call are
 // exactly what attribution will give them. `next()` is the one place budgets touch the engine.
 //
-// Bound: the run is rebuilt from the database every FRS_METER_BUDGET_REFRESH_MS (after this
-// replica's usage is flushed); calls of other replicas not yet flushed are not in it, so with
-// several replicas the position of a call in the month (free calls left, price tier) can be off
-// by the calls they made in the last flush interval. A call that fails upstream stays applied
-// until the next rebuild.
+// The run is rebuilt from the database every FRS_METER_BUDGET_REFRESH_MS. Calls this replica
+// priced that the database may not hold yet (still in flight, or finished after the flush the
+// rebuild waited for) are applied again to the new run; calls that failed are not, so a failed
+// call stops counting at the next rebuild. Bound: calls of other replicas not yet flushed are not
+// in the run, so with several replicas the position of a call in the month (free calls left,
+// price tier) can be off by the calls they made in the last flush interval.
 
 import { Inject, Injectable } from '@nestjs/common';
 import { CONFIG, Config } from '../config/config';
@@ -18,20 +19,36 @@ import Decimal from 'decimal.js';
 import { Clock } from '../common/clock';
 import { OperationName } from '../frs/operations';
 import { DrawdownService, DrawdownState } from '../drawdown/drawdown.service';
+import { UsageService } from '../usage/usage.service';
 import { PriceTable } from '../drawdown/price-table';
 
 const MINUTE = 60_000;
 const ZERO = new Decimal(0);
 
+/** One call priced and applied to the run; settled once the call's fate is known. */
+export interface PricedCall {
+  readonly operation: OperationName;
+  readonly app: string;
+  readonly t: number;
+  /** Sequence number at settling; undefined while the call is in flight. */
+  settled?: number;
+  kept?: boolean;
+}
+
 @Injectable()
 export class BudgetPricer {
   private state?: DrawdownState;
   private monthEnd = 0;
+  /** Calls applied to the run since the last rebuild, to apply again to the next one when not in the database yet. */
+  private applied: PricedCall[] = [];
+  private seq = 0;
+  private loading: Promise<void> = Promise.resolve();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     private readonly drawdown: DrawdownService,
     private readonly clock: Clock,
+    private readonly usage: UsageService,
   ) {}
 
   get prices(): PriceTable | undefined {
@@ -39,10 +56,27 @@ export class BudgetPricer {
   }
 
   /** A fresh run of the month from the database (this replica's usage flushed first). */
-  async load(): Promise<void> {
+  /** Loads run one after another, so each carries over what the previous one kept. */
+  load(): Promise<void> {
+    const next = this.loading.catch(() => undefined).then(() => this.rebuild());
+    this.loading = next;
+    return next;
+  }
+
+  private async rebuild(): Promise<void> {
+    const mark = ++this.seq;
+    // A flush already running may have taken the buffer before the latest calls were recorded;
+    // the second one starts after `mark`, so every call settled before it is in the database.
+    await this.usage.flush();
+    await this.usage.flush();
     const state = await this.drawdown.ownState();
+    const range = monthRange(state.month, this.config.usage.billingTimezone);
+    // In flight, or kept after the mark: not (surely) in the database yet. Failed ones drop out.
+    const carry = this.applied.filter((c) => c.t >= range.start && (c.settled === undefined || (c.kept === true && c.settled > mark)));
+    for (const c of carry) this.apply(state, c.operation, c.app, c.t);
+    this.applied = carry;
     this.state = state;
-    this.monthEnd = monthRange(state.month, this.config.usage.billingTimezone).end;
+    this.monthEnd = range.end;
   }
 
   get loaded(): boolean {
@@ -54,14 +88,27 @@ export class BudgetPricer {
    * (the engine's marginal cost), then counted in the engine as made. Undefined when no run of
    * this month is loaded.
    */
-  next(operation: OperationName, app: string, nowMs: number): Decimal | undefined {
+  next(operation: OperationName, app: string, nowMs: number): { cost: Decimal; call: PricedCall } | undefined {
     const state = this.state;
     if (!state || nowMs >= this.monthEnd) return undefined;
     const t = Math.max(nowMs, state.at);
     const cost = state.engine.marginal(operation, t).amount ?? ZERO;
-    const from = t - (t % MINUTE);
+    this.apply(state, operation, app, t);
+    const call: PricedCall = { operation, app, t };
+    this.applied.push(call);
+    return { cost, call };
+  }
+
+  /** The call was billed (or may have been): `kept`; else it stops counting at the next rebuild. */
+  settle(call: PricedCall, kept: boolean): void {
+    call.settled = ++this.seq;
+    call.kept = kept;
+  }
+
+  private apply(state: DrawdownState, operation: OperationName, app: string, t: number): void {
+    const at = Math.max(t, state.at);
+    const from = at - (at % MINUTE);
     state.engine.apply({ from, to: from + MINUTE, rows: [{ operation, app, n: 1 }] });
-    return cost;
   }
 
   /** The month's attributed cost of `app`'s calls of `operations` (null = all), as the run has it. */

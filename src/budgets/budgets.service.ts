@@ -26,7 +26,7 @@ import { QpsCoordinator } from '../quota/qps-coordination';
 import { UsageService } from '../usage/usage.service';
 import { Budget, BudgetsRepository, LeaseRow } from './budgets.repository';
 import { BudgetInput } from './budget.dto';
-import { BudgetPricer } from './budget-pricer';
+import { BudgetPricer, PricedCall } from './budget-pricer';
 
 const ZERO = new Decimal(0);
 /** After a refused grant, refuse from memory this long before asking Postgres again. */
@@ -57,6 +57,8 @@ export interface BudgetTicket {
   readonly leaseId: string;
   readonly calls: number;
   readonly amount: Decimal;
+  /** The call as the pricer applied it (currency budgets). */
+  readonly priced?: PricedCall;
 }
 
 /** A call the budget refuses: answered 402 METER.0402 (or 503 when the budget cannot be leased). */
@@ -140,32 +142,35 @@ export class BudgetsService implements OnModuleInit, OnApplicationShutdown {
     const now = this.clock.now();
     if (now >= this.monthEnd) return this.slow(st, operation);
     let cost = ZERO;
+    let priced: PricedCall | undefined;
     if (st.budget.monthlyAmount !== null) {
       const c = this.pricer.next(operation, app, now);
       if (c === undefined) return this.slow(st, operation);
-      cost = c;
+      cost = c.cost;
+      priced = c.call;
     }
-    return this.take(st, cost) ?? this.acquire(st, cost);
+    return this.take(st, cost, priced) ?? this.acquire(st, cost, priced);
   }
 
   /** `kept`: the call was billed or may have been; otherwise its reservation goes back to the lease. */
   settle(ticket: BudgetTicket, kept: boolean): void {
+    if (ticket.priced) this.pricer.settle(ticket.priced, kept);
     if (kept) return;
-    this.pricerDirty = true; // the engine counted the call as made
+    this.pricerDirty = true; // the engine counted the call as made until the next rebuild
     const lease = this.states.get(ticket.app)?.lease;
     if (!lease || lease.id !== ticket.leaseId) return; // that lease is closed: its part is not reused
     lease.callsLeft += ticket.calls;
     lease.amountLeft = lease.amountLeft.plus(ticket.amount);
   }
 
-  private take(st: AppState, cost: Decimal): BudgetTicket | undefined {
+  private take(st: AppState, cost: Decimal, priced?: PricedCall): BudgetTicket | undefined {
     const lease = st.lease;
     const calls = st.budget.monthlyCalls !== null ? 1 : 0;
     if (!lease || lease.month !== this.month || lease.callsLeft < calls || lease.amountLeft.lt(cost)) return undefined;
     lease.callsLeft -= calls;
     if (!cost.isZero()) lease.amountLeft = lease.amountLeft.minus(cost);
     lease.lastUsed = this.clock.now();
-    return { app: st.budget.app, leaseId: lease.id, calls, amount: cost };
+    return { app: st.budget.app, leaseId: lease.id, calls, amount: cost, priced };
   }
 
   /** The month changed or the engine is not loaded yet: reload, then admit. */
@@ -178,17 +183,29 @@ export class BudgetsService implements OnModuleInit, OnApplicationShutdown {
     const again = this.states.get(st.budget.app);
     if (!again) return undefined;
     let cost = ZERO;
+    let priced: PricedCall | undefined;
     if (again.budget.monthlyAmount !== null) {
       const c = this.pricer.next(operation, again.budget.app, this.clock.now());
       if (c === undefined) return this.unavailable(again, new Error('prices not loaded'));
-      cost = c;
+      cost = c.cost;
+      priced = c.call;
     }
-    return this.take(again, cost) ?? this.acquire(again, cost);
+    return this.take(again, cost, priced) ?? this.acquire(again, cost, priced);
   }
 
-  private async acquire(st: AppState, cost: Decimal): Promise<Admission> {
+  /** Takes a new lease until the call fits; a refusal settles the priced call as not made. */
+  private async acquire(st: AppState, cost: Decimal, priced?: PricedCall): Promise<Admission> {
+    const answer = await this.acquireLoop(st, cost, priced);
+    if (priced && isRefusal(answer)) {
+      this.pricer.settle(priced, false);
+      this.pricerDirty = true;
+    }
+    return answer;
+  }
+
+  private async acquireLoop(st: AppState, cost: Decimal, priced?: PricedCall): Promise<Admission> {
     for (let i = 0; i < 50; i++) {
-      const ticket = this.take(st, cost);
+      const ticket = this.take(st, cost, priced);
       if (ticket) return ticket;
       if (st.acquiring) {
         await st.acquiring.catch(() => undefined);
@@ -216,7 +233,6 @@ export class BudgetsService implements OnModuleInit, OnApplicationShutdown {
     const month = this.month;
     const lease = await this.repo.grant(st.budget.app, month, this.coordinator.replicaId, needCalls, this.config.budgets.leaseCalls, needAmount, this.config.budgets.leaseTtlMs);
     if (!lease) {
-      this.pricerDirty = true; // the refused call was applied to the engine
       st.committed = (await this.repo.committed(month)).get(st.budget.app);
       st.exhaustedUntil = this.clock.now() + EXHAUSTED_MS;
       return false;
