@@ -64,10 +64,13 @@ export class BudgetPricer {
   }
 
   private async rebuild(): Promise<void> {
-    const mark = ++this.seq;
     // A flush already running may have taken the buffer before the latest calls were recorded;
-    // the second one starts after `mark`, so every call settled before it is in the database.
+    // the second one starts (and takes the buffer) right after `mark`, so every call settled
+    // before the mark is in the database. Calls settled after it are applied again below; the
+    // few of them the second flush also wrote count twice until the next rebuild (priced high,
+    // never low).
     await this.usage.flush();
+    const mark = ++this.seq;
     await this.usage.flush();
     const state = await this.drawdown.ownState();
     const range = monthRange(state.month, this.config.usage.billingTimezone);
