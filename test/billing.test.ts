@@ -99,7 +99,8 @@ function makeConfig(env: Record<string, string> = {}): Config {
 beforeAll(async () => {
   Logger.overrideLogger(false);
   clock = new ManualClock(bj('2025-03-01T00:00:00'), { frozen: true });
-  bss = bssPlugin({ requestsPerSecond: 0 });
+  // The bill's rules, written out: 2,000 free calls per operation, action liveness excluded.
+  bss = bssPlugin({ requestsPerSecond: 0, freeCalls: 2000, freeScope: 'per_operation', freeExcluded: ['live_detect'] });
   em = await startEmulator({
     plugins: [bss],
     credentials: [{ ak: AK, sk: SK }],

@@ -52,6 +52,17 @@ async function billableInDb(url: string): Promise<Record<string, number>> {
   }
 }
 
+async function possiblyBilledInDb(url: string): Promise<Record<string, number>> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    const rows = await c.query(`SELECT operation, SUM(possibly_billed)::int AS n FROM usage_counts WHERE kind = 'attempt' GROUP BY operation HAVING SUM(possibly_billed) > 0`);
+    return Object.fromEntries(rows.rows.map((r) => [r.operation, r.n]));
+  } finally {
+    await c.end();
+  }
+}
+
 function billableInLedger(emulator: RunningEmulator): Record<string, number> {
   const out: Record<string, number> = {};
   for (const e of emulator.ledger()) {
@@ -77,10 +88,11 @@ describe('exact accounting', () => {
     // Some upstream failures, so retries and failed attempts are in the mix too.
     emulator.setFaults({ errors: { '*': { 'FRS.0018': 0.03 } } });
     const db = await createTestDatabase('replicas');
-    // A loaded 2-core machine can slow the emulator past a p99-derived timeout; a timed-out
-    // attempt that the emulator still answers 200 is billed but never seen as billable — a real
-    // effect (reconciliation explains it), but not what this test is about.
-    const env = serviceEnv(emulator.url, db.url, 'aksk', { FRS_METER_TIMEOUT_MIN_SECONDS: '20' });
+    // The timeouts in force are the real ones: a loaded machine can slow the emulator past a
+    // p99-derived timeout, and such an attempt, still answered 200 by the emulator, is billed
+    // without being seen as billable. frs-meter counts it as possibly billed; the check below
+    // holds either way.
+    const env = serviceEnv(emulator.url, db.url, 'aksk');
     const a = await startProcess({ ...env, PORT: String(await freePort()) });
     const b = await startProcess({ ...env, PORT: String(await freePort()) });
     try {
@@ -107,7 +119,16 @@ describe('exact accounting', () => {
       expect(await stopProcess(b.child)).toBe(0);
       const ledger = billableInLedger(emulator);
       expect(Object.values(ledger).reduce((x, y) => x + y, 0)).toBeGreaterThan(9_000);
-      expect(await billableInDb(db.url)).toEqual(ledger);
+      // Per operation: every 2xx the emulator sent is either a billable call in the database or one
+      // of the possibly-billed attempts (cut after sending; some of those the emulator answered
+      // with an injected 500, so possibly billed is an upper bound, never an undercount).
+      const metered = await billableInDb(db.url);
+      const possibly = await possiblyBilledInDb(db.url);
+      for (const op of Object.keys(ledger)) {
+        expect(metered[op] ?? 0).toBeLessThanOrEqual(ledger[op]);
+        expect(ledger[op] - (metered[op] ?? 0)).toBeLessThanOrEqual(possibly[op] ?? 0);
+      }
+      expect(Object.keys(metered).sort()).toEqual(Object.keys(ledger).sort());
     } finally {
       a.child.kill('SIGKILL');
       b.child.kill('SIGKILL');

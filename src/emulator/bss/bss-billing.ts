@@ -1,15 +1,17 @@
-// The emulator's bills, computed from what it actually served (its ledger): each 2xx answer to
-// a billable operation is one valid call, drawn from call packages first, then from the monthly
-// free calls (2,000 per operation, live_detect excluded, like frs-meter's defaults), then paid
-// per use at the configured tiered prices. Bill cycles are calendar months in GMT+8, as BSS's.
-// Everything here is pure: the plugin calls it per request with the ledger of the moment.
+// The emulator's bills, computed from what it actually served (its ledger) under an explicit
+// rule set (./bss-rules.ts) that tests write out: a served answer with a billed status to a
+// billed operation is one valid call; within a QPS package's rate in its sliding second it is
+// covered by the package; otherwise it is drawn from call packages, then from the monthly free
+// calls (amount, scope and exclusions as stated), then paid per use at the stated tiers. Bill
+// cycles are calendar months in GMT+8, as BSS's. Nothing here uses the meter's catalogue flags or
+// drawdown code. Everything is pure: the plugin calls it per request with the ledger of the moment.
 
 import { monthRange } from '../../common/billing-month';
-import { BILLABLE_OPERATION_NAMES, OperationName } from '../../frs/operations';
+import type { OperationName } from '../../frs/operations';
 import { DEFAULT_OPERATION_MAP, EMULATOR_SERVICE_TYPE_CODE, resourceTypeCodes } from '../../billing/operation-map';
 import { Money, canonical } from '../../billing/money';
-import { PriceTable, parsePriceTable } from '../../drawdown/price-table';
 import { SUMMARY_AMOUNT_FIELDS } from '../../billing/bill-normalize';
+import { EXAMPLE_PRICES, EmulatorPrices, FreeTierRule, HUAWEI_BILLED_OPERATIONS, QpsPackageRule, checkPrices, freeKey, tierCost } from './bss-rules';
 
 export const BSS_TIME_ZONE = 'Asia/Shanghai';
 export const EMULATOR_REGION = 'cn-north-4';
@@ -21,22 +23,7 @@ export const CALLS_MEASURE_ID = 41;
  * Made-up prices, the same numbers as config/prices.example.json, so a demo that points
  * FRS_METER_PRICE_TABLE_FILE at the example estimates exactly what the emulator bills.
  */
-export const DEFAULT_EMULATOR_PRICES = {
-  example: true,
-  currency: 'CNY',
-  tierBasis: 'pay_per_use',
-  operations: {
-    live_detect: [
-      { upTo: 100000, unitPrice: '0.0123' },
-      { upTo: null, unitPrice: '0.0111' },
-    ],
-    '*': [
-      { upTo: 100000, unitPrice: '0.0045' },
-      { upTo: 1000000, unitPrice: '0.0034' },
-      { upTo: null, unitPrice: '0.0023' },
-    ],
-  },
-};
+export const DEFAULT_EMULATOR_PRICES = { example: true, tierBasis: 'pay_per_use', ...EXAMPLE_PRICES };
 
 /** A call package sold to the emulated account (BSS "resource package"). */
 export interface EmulatedPackage {
@@ -55,21 +42,26 @@ export interface EmulatedPackage {
 }
 
 export interface BillingRules {
-  readonly prices: PriceTable;
-  readonly freeCalls: number;
-  readonly freeExcluded: readonly OperationName[];
-  readonly billable: readonly OperationName[];
+  readonly prices: EmulatorPrices;
+  readonly free: FreeTierRule;
+  readonly billable: readonly string[];
+  /** Which answers are valid (billed) calls: by default 2xx. */
+  readonly billedStatuses: (status: number) => boolean;
+  /** QPS packages: calls within the rate in their sliding second are covered, not billed per call. */
+  readonly qpsPackages: readonly QpsPackageRule[];
   readonly packages: readonly EmulatedPackage[];
   /** Operation → BSS resource_type code. */
   readonly resourceTypes: Partial<Record<OperationName, string>>;
 }
 
+/** Defaults for the demo; tests write their own rules. */
 export function defaultRules(): BillingRules {
   return {
-    prices: parsePriceTable(DEFAULT_EMULATOR_PRICES, 'emulator default prices'),
-    freeCalls: 2000,
-    freeExcluded: ['live_detect'],
-    billable: BILLABLE_OPERATION_NAMES,
+    prices: checkPrices(EXAMPLE_PRICES),
+    free: { calls: 2000, scope: 'per_account', excluded: ['live_detect', 'live_detect_face'] },
+    billable: HUAWEI_BILLED_OPERATIONS,
+    billedStatuses: (s) => s >= 200 && s < 300,
+    qpsPackages: [],
     packages: [],
     resourceTypes: resourceTypeCodes(DEFAULT_OPERATION_MAP),
   };
@@ -87,7 +79,9 @@ interface HourCell {
   operation: OperationName;
   projectId: string;
   hourStart: number;
+  /** Valid calls, QPS-covered ones excluded (they are not billed per call). */
   usage: number;
+  qpsCalls: number;
   packageCalls: number;
   freeCalls: number;
   /** Month positions of the pay-per-use calls, as runs [first, count], priced at the end. */
@@ -137,10 +131,13 @@ function gmt8Month(ms: number): string {
 /** Applies the drawdown to every valid call in time order; the result covers all months. */
 function drawdown(calls: readonly ServedCall[], rules: BillingRules, upTo: number): { cells: Map<string, HourCell>; packageUsed: Map<string, number> } {
   const valid = calls
-    .filter((c) => c.status >= 200 && c.status < 300 && rules.billable.includes(c.operation))
+    .filter((c) => rules.billedStatuses(c.status) && rules.billable.includes(c.operation))
     .map((c) => ({ ...c, t: Date.parse(c.time) }))
     .filter((c) => c.t <= upTo)
     .sort((a, b) => a.t - b.t);
+  const qps = rules.qpsPackages.map((q) => ({ ...q, fromMs: Date.parse(q.from), toMs: Date.parse(q.to) }));
+  /** Per operation, the times of recent valid calls (sliding 1-second window). */
+  const recent = new Map<string, number[]>();
   const packageUsed = new Map<string, number>(rules.packages.map((p) => [p.orderInstanceId, 0]));
   const packages = [...rules.packages]
     .sort((a, b) => Date.parse(a.expireTime) - Date.parse(b.expireTime))
@@ -154,7 +151,16 @@ function drawdown(calls: readonly ServedCall[], rules: BillingRules, upTo: numbe
     const hourStart = c.t - (c.t % HOUR);
     const key = `${c.operation}|${projectId}|${hourStart}`;
     let cell = cells.get(key);
-    if (!cell) cells.set(key, (cell = { operation: c.operation, projectId, hourStart, usage: 0, packageCalls: 0, freeCalls: 0, paid: [], cost: new Money(0) }));
+    if (!cell) cells.set(key, (cell = { operation: c.operation, projectId, hourStart, usage: 0, qpsCalls: 0, packageCalls: 0, freeCalls: 0, paid: [], cost: new Money(0) }));
+    const times = recent.get(c.operation) ?? [];
+    while (times.length > 0 && times[0] <= c.t - 1000) times.shift();
+    times.push(c.t);
+    recent.set(c.operation, times);
+    const q = qps.find((x) => x.operation === c.operation && c.t >= x.fromMs && c.t < x.toMs);
+    if (q && times.length <= q.qps) {
+      cell.qpsCalls++;
+      continue;
+    }
     cell.usage++;
     const pkg = packages.find(({ p, from, to }) => p.operations.includes(c.operation) && c.t >= from && c.t < to && (packageUsed.get(p.orderInstanceId) ?? 0) < p.totalCalls);
     if (pkg) {
@@ -162,22 +168,22 @@ function drawdown(calls: readonly ServedCall[], rules: BillingRules, upTo: numbe
       cell.packageCalls++;
       continue;
     }
-    const freeKey = `${month}|${c.operation}`;
-    if (!rules.freeExcluded.includes(c.operation) && (freeUsed.get(freeKey) ?? 0) < rules.freeCalls) {
-      freeUsed.set(freeKey, (freeUsed.get(freeKey) ?? 0) + 1);
+    const fk = `${month}|${freeKey(rules.free, c.operation)}`;
+    if (!rules.free.excluded.includes(c.operation) && (freeUsed.get(fk) ?? 0) < rules.free.calls) {
+      freeUsed.set(fk, (freeUsed.get(fk) ?? 0) + 1);
       cell.freeCalls++;
       continue;
     }
-    const position = (payCount.get(freeKey) ?? 0) + 1;
-    payCount.set(freeKey, position);
+    const payKey = `${month}|${c.operation}`;
+    const position = (payCount.get(payKey) ?? 0) + 1;
+    payCount.set(payKey, position);
     const last = cell.paid[cell.paid.length - 1];
     if (last && last[0] + last[1] === position) last[1]++;
     else cell.paid.push([position, 1]);
   }
   for (const cell of cells.values()) {
     for (const [first, count] of cell.paid) {
-      const cost = rules.prices.cost(cell.operation, first, count);
-      if (cost) cell.cost = cell.cost.plus(cost.toFixed());
+      cell.cost = cell.cost.plus(tierCost(rules.prices, cell.operation, first, count));
     }
   }
   return { cells, packageUsed };

@@ -12,7 +12,7 @@ import { MONTH_RE } from '../../common/billing-month';
 import { OPERATION_NAMES, OperationName } from '../../frs/operations';
 import { EMULATOR_SERVICE_TYPE_CODE } from '../../billing/operation-map';
 import { Money, canonical } from '../../billing/money';
-import { parsePriceTable } from '../../drawdown/price-table';
+import { FreeScope, QpsPackageRule, checkPrices } from './bss-rules';
 import type { EmulatorContext, EmulatorPlugin } from '../plugin';
 import { BillingRules, CALLS_MEASURE_ID, COST_CENTER_DIMENSIONS, CostDimension, EMULATOR_REGION, EmulatedPackage, MonthBill, ResRecord, ServedCall, costAnalysis, defaultRules, monthBill, packageStates } from './bss-billing';
 
@@ -39,14 +39,22 @@ export interface BssFault {
 export type AmountFormat = 'number' | 'string' | 'mixed';
 
 export interface BssPluginOptions {
-  /** A price table in frs-meter's FRS_METER_PRICE_TABLE_FILE shape; default: made-up example prices. */
+  /** Price tiers {currency, operations: {op or "*": [{upTo, unitPrice}]}}, priced by the emulator's own code; default: made-up example prices. */
   prices?: unknown;
-  /** Free calls per billable operation and month (default 2000). */
+  /** Free calls per month and scope (default 2000). */
   freeCalls?: number;
-  /** Operations without free calls (default ['live_detect']). */
-  freeExcluded?: OperationName[];
-  /** Operations whose 2xx calls are billed (default: the catalogue's billable ones). */
-  billable?: OperationName[];
+  /** Who shares the free calls (default per_account, as Huawei's billing page says). */
+  freeScope?: FreeScope;
+  /** per_sub_service: operation → group, as the test states it. */
+  freeGroups?: Record<string, string>;
+  /** Operations without free calls (default live_detect and live_detect_face). */
+  freeExcluded?: string[];
+  /** Operations whose valid answers are billed (default: SPEC §2's billed operations, written out in bss-rules.ts). */
+  billable?: string[];
+  /** HTTP statuses that make a valid (billed) call (default: every 2xx). */
+  billedStatuses?: number[];
+  /** QPS packages: calls within the rate in their sliding second are covered by the package. */
+  qpsPackages?: QpsPackageRule[];
   packages?: EmulatedPackage[];
   /** Operation → resource_type code on the bill (default from frs-meter's default operation map). */
   resourceTypes?: Partial<Record<OperationName, string>>;
@@ -142,10 +150,16 @@ class Plugin implements BssPlugin {
   configure(opts: Omit<BssPluginOptions, 'faults'>): void {
     const r = this.rules;
     const next: BillingRules = {
-      prices: opts.prices !== undefined ? parsePriceTable(opts.prices, 'BSS emulator prices') : r.prices,
-      freeCalls: opts.freeCalls ?? r.freeCalls,
-      freeExcluded: opts.freeExcluded ?? r.freeExcluded,
+      prices: opts.prices !== undefined ? checkPrices(opts.prices) : r.prices,
+      free: {
+        calls: opts.freeCalls ?? r.free.calls,
+        scope: opts.freeScope ?? r.free.scope,
+        groups: opts.freeGroups ?? r.free.groups,
+        excluded: opts.freeExcluded ?? r.free.excluded,
+      },
       billable: opts.billable ?? r.billable,
+      billedStatuses: opts.billedStatuses ? ((list) => (s: number) => list.includes(s))([...opts.billedStatuses]) : r.billedStatuses,
+      qpsPackages: opts.qpsPackages ?? r.qpsPackages,
       packages: opts.packages ?? r.packages,
       resourceTypes: opts.resourceTypes ? { ...r.resourceTypes, ...opts.resourceTypes } : r.resourceTypes,
     };
