@@ -97,6 +97,7 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
   private lastRefreshAt = 0;
   private refreshing?: Promise<void>;
   private readonly reloadIntervalMs: number;
+  private stopListening?: () => Promise<void>;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -110,14 +111,24 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => {
-      this.refresh().catch((err) => this.logger.warn(`app cache refresh failed (serving from memory): ${(err as Error).message}`));
-    }, 5_000);
+    // Pushed: a change on any replica re-reads the cache here within milliseconds.
+    this.stopListening = await this.repo.listen(() => void this.reload(), this.logger);
+    // Polled as well, for a change whose announcement a dropped listener missed.
+    this.timer = setInterval(() => void this.reload(), 5_000);
     this.timer.unref();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.stopListening?.();
+  }
+
+  /** One re-read at a time, shared by everyone who asks meanwhile (single-flight). */
+  private reload(): Promise<void> {
+    this.refreshing ??= this.refresh()
+      .catch((err) => this.logger.warn(`app cache refresh failed (serving from memory): ${(err as Error).message}`))
+      .finally(() => (this.refreshing = undefined));
+    return this.refreshing;
   }
 
   async refresh(): Promise<void> {
@@ -141,6 +152,11 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
     this.byAccessKey = byAccessKey;
   }
 
+  private async announce(name: string): Promise<void> {
+    // The change is stored: a lost announcement only delays other replicas until their next poll.
+    await this.repo.announceChange(name).catch((err) => this.logger.warn(`could not announce the change of app ${name}: ${(err as Error).message}`));
+  }
+
   private precreate(app: string): void {
     this.metrics.precreateApp(app, BILLABLE_OPERATION_NAMES.filter((o) => isBillable(this.config, o)));
   }
@@ -161,6 +177,7 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
     });
     if (!row) throw new ConflictException(meterError('METER.0409', `an app named ${name} exists already`));
     await this.refresh();
+    await this.announce(name);
     return { name, api_key: apiKey, access_key: accessKey, secret_key: secretKey, created_at: new Date(row.created_at).toISOString() };
   }
 
@@ -176,6 +193,7 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
   async remove(name: string): Promise<void> {
     if (!(await this.repo.markDeleted(name))) throw notFound(`no app named ${name}`);
     await this.refresh();
+    await this.announce(name);
   }
 
   /**
@@ -236,17 +254,17 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * Second chance for credentials the cache does not know: an app created a moment ago on
-   * another replica. The cache is re-read at most once per reload interval, by one query shared
-   * by every caller that arrives meanwhile (single-flight); a caller that comes when the cache
-   * was re-read less than an interval ago is answered from memory at once. So a flood of bad
-   * keys costs one query per interval, and a new app is recognised within one interval.
+   * another replica whose announcement has not arrived (or whose listener is down). A caller
+   * waits for a re-read in flight (the announced one included); otherwise the cache is re-read
+   * at most once per reload interval, by one query shared by every caller that arrives meanwhile
+   * (single-flight), and a caller that comes when it was re-read less than an interval ago is
+   * refused from memory at once. So a flood of bad keys costs one query per interval, and a new
+   * app is recognised at once when announced, within one interval when not.
    */
   async authenticateAfterRefresh(method: string, path: string, query: string, headers: HeaderBag, body: ReceivedBody): Promise<Authenticated | Refused | undefined> {
     if (!this.refreshing) {
       if (performance.now() - this.lastRefreshAt < this.reloadIntervalMs) return undefined;
-      this.refreshing = this.refresh()
-        .catch(() => undefined)
-        .finally(() => (this.refreshing = undefined));
+      void this.reload();
     }
     // Never hold a caller long, even when the database is slow or away.
     let timer: NodeJS.Timeout | undefined;

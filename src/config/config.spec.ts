@@ -59,7 +59,7 @@ describe('loadConfig', () => {
   it('reads the edge settings with their documented defaults, and names each bad one', () => {
     const c = loadConfig(BASE);
     expect(c.server).toMatchObject({ headersTimeoutMs: 5_000, bodyGraceMs: 5_000, minBodyBytesPerSecond: 32_768, keepAliveTimeoutMs: 65_000 });
-    expect(c.database).toMatchObject({ connectTimeoutMs: 3_000, statementTimeoutMs: 30_000, readinessIntervalMs: 2_000 });
+    expect(c.database).toMatchObject({ connectTimeoutMs: 3_000, statementTimeoutMs: 30_000, readinessIntervalMs: 1_000 });
     expect(c.auth).toMatchObject({ readonlyTokens: [], clientUnsignedPayload: 'multipart', appReloadIntervalMs: 1_000 });
     expect(c.upstream.pathEncoding).toBe('single');
     expect(loadConfig({ ...BASE, FRS_METER_READONLY_TOKENS: 'finance-token-1, dash-token-0002' }).auth.readonlyTokens).toEqual(['finance-token-1', 'dash-token-0002']);

@@ -339,7 +339,7 @@ export function loadConfig(env: Env = process.env): Config {
       connectTimeoutMs: r.int('FRS_METER_DB_CONNECT_TIMEOUT_MS', 3_000, 50, 60_000),
       // Long enough for a month's report or bill over a large table; a query never waits forever.
       statementTimeoutMs: r.int('FRS_METER_DB_STATEMENT_TIMEOUT_MS', 30_000, 50, 3_600_000),
-      readinessIntervalMs: r.int('FRS_METER_READINESS_INTERVAL_MS', 2_000, 50, 60_000),
+      readinessIntervalMs: r.int('FRS_METER_READINESS_INTERVAL_MS', 1_000, 50, 60_000),
     },
     upstream: {
       endpoint: endpoint ?? '',
