@@ -77,25 +77,31 @@ export function bodyRateWatcher(t: ServerTimeouts, metrics: MetricsService): (ra
     const h = raw.headers;
     if ((h['content-length'] === undefined || h['content-length'] === '0') && h['transfer-encoding'] === undefined) return;
     const socket = raw.socket;
-    const start = performance.now();
-    const startBytes = socket.bytesRead;
+    let start = performance.now();
+    let startBytes = socket.bytesRead;
     inBody.add(socket);
     let timer: NodeJS.Timeout | undefined;
+    let firesAt = 0;
     const stop = () => {
       if (timer) clearTimeout(timer);
       timer = undefined;
       inBody.delete(socket);
     };
-    const check = () => {
-      timer = undefined;
-      if (raw.complete || raw.destroyed || socket.destroyed) return stop();
-      const elapsedMs = performance.now() - start;
-      const received = socket.bytesRead - startBytes;
-      const dueMs = t.bodyGraceMs + (received / rate) * 1000;
-      if (elapsedMs < dueMs) {
-        timer = setTimeout(check, Math.max(10, dueMs - elapsedMs + 1));
-        return;
+    const schedule = (ms: number) => {
+      firesAt = performance.now() + ms;
+      timer = setTimeout(check, ms);
+    };
+    const violated = (): boolean => {
+      if (raw.readableFlowing !== true) {
+        // Nobody is reading the body yet (or reading is paused): the wait is ours, not the
+        // client's, so the clock starts again when reading does.
+        start = performance.now();
+        startBytes = socket.bytesRead;
+        return false;
       }
+      return performance.now() - start >= t.bodyGraceMs + ((socket.bytesRead - startBytes) / rate) * 1000;
+    };
+    const cut = () => {
       stop();
       metrics.clientTimeouts.labels('body').inc();
       beforeCut?.();
@@ -106,7 +112,27 @@ export function bodyRateWatcher(t: ServerTimeouts, metrics: MetricsService): (ra
         socket.destroy();
       }
     };
-    timer = setTimeout(check, t.bodyGraceMs);
+    const next = () => {
+      const received = socket.bytesRead - startBytes;
+      schedule(Math.max(10, start + t.bodyGraceMs + (received / rate) * 1000 - performance.now() + 1));
+    };
+    const done = () => raw.complete || raw.destroyed || socket.destroyed;
+    const check = () => {
+      timer = undefined;
+      if (done()) return stop();
+      // A timer that fires late means this process was stalled (GC, CPU starved): that time is
+      // not the client's, and the bytes it sent meanwhile have not been read yet.
+      const lag = performance.now() - firesAt;
+      if (lag > 20) start += lag;
+      if (!violated()) return next();
+      // Timers run before the event loop polls sockets: look once more after the poll phase.
+      setImmediate(() => {
+        if (done()) return stop();
+        if (violated()) cut();
+        else next();
+      });
+    };
+    schedule(t.bodyGraceMs);
     raw.once('end', stop);
     res.once('close', stop);
   };

