@@ -269,7 +269,8 @@ export class DrawdownEngine {
       let n = row.n;
       for (const bucket of this.config.usage.drawdownOrder) {
         if (n === 0) break;
-        n -= this.take(bucket, op, t, n, overflow, split);
+        // A dry run (record false) only needs the counts: pricing it would be wasted work.
+        n -= this.take(bucket, op, t, n, overflow, split, !record);
       }
       if (this.qpsCovered(op, t)) split.qps_overflow = overflow;
       const since = this.opts.demandFrom?.get(op);

@@ -15,6 +15,12 @@ describe('price table', () => {
     );
   });
 
+  it('finding 11: refuses a finite last tier instead of pricing the calls past it at 0', () => {
+    expect(() => parsePriceTable({ currency: 'CNY', operations: { face_detect: [{ upTo: 100, unitPrice: '0.01' }, { upTo: 1000, unitPrice: '0.005' }] } })).toThrow(
+      /operations\.face_detect\[1\]\.upTo must be null on the last tier[\s\S]*beyond 1000 would otherwise have no price/,
+    );
+  });
+
   it('loads the shipped example, which says it is one', () => {
     const t = loadPriceTable(path.join(__dirname, '../../config/prices.example.json'));
     expect(t.example).toBe(true);

@@ -106,6 +106,9 @@ function parseTiers(where: string, list: unknown, problems: string[]): PriceTier
     const last = i === list.length - 1;
     if (upTo === null || upTo === undefined) {
       if (!last) problems.push(`${where}[${i}].upTo may only be open (null) on the last tier`);
+    } else if (last) {
+      // Calls past a finite last tier would be priced at nothing; Huawei prices every call.
+      problems.push(`${where}[${i}].upTo must be null on the last tier (an open end): calls beyond ${String(upTo)} would otherwise have no price`);
     } else if (typeof upTo !== 'number' || !Number.isInteger(upTo) || upTo <= previous) {
       problems.push(`${where}[${i}].upTo must be a whole number of calls above the previous tier's (${previous})`);
     } else {
