@@ -31,6 +31,7 @@ import { UsageBuffer } from '../src/usage/usage.buffer';
 import { ProxyMetrics } from '../src/proxy/proxy.metrics';
 import { QpsTracker } from '../src/quota/qps-tracker';
 import { budgetAdmissionCost } from './bench-budget';
+import { accountingBench, printAccounting } from './bench-accounting';
 
 const ROOT = path.resolve(__dirname, '..');
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -407,6 +408,8 @@ async function main(): Promise<void> {
 
   for (const t of targets) await t.s.stop();
   await upstream.stop();
+  // Flush and month report on a month of data (issue 10): also `npm run bench:accounting` alone.
+  if (process.env.BENCH_ACCOUNTING !== 'off') printAccounting(await accountingBench());
 }
 
 main().then(
