@@ -121,6 +121,22 @@ describe('finding 2: free calls left agree with the attribution everywhere', () 
     expect(sum(m, 'frs_free_calls_remaining', { operation: 'face_detect' })).toBe(2000);
     expect(sum(m, 'frs_free_calls_remaining', { operation: 'face_compare' })).toBe(1997);
   });
+
+  it("finding 11: a deleted app's name is never given to a new app, so its usage is not merged into another's", async () => {
+    const old = await stack.createApp('kiosk');
+    expect(await viaProxy(stack, old.api_key, 'face_compare', 2)).toEqual([200, 200]);
+    const del = await request(`${stack.meterUrl}/admin/apps/kiosk`, { method: 'DELETE', headers: { authorization: `Bearer ${stack.adminToken}` } });
+    await del.body.text();
+    expect(del.statusCode).toBe(204);
+    const again = await request(`${stack.meterUrl}/admin/apps`, { method: 'POST', headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'kiosk' }) });
+    const body = (await again.body.json()) as { error_code: string; error_msg: string };
+    expect(again.statusCode).toBe(409);
+    expect(body).toMatchObject({ error_code: 'METER.0409' });
+    expect(body.error_msg).toMatch(/never reused/);
+    // The deleted app keeps its own 2 calls.
+    const usage = (await admin(stack, 'GET', '/admin/usage?month=2025-08&app=kiosk')).json as { apps: { app: string; billable_calls: number }[] };
+    expect(usage.apps).toEqual([expect.objectContaining({ app: 'kiosk', billable_calls: 2 })]);
+  });
 });
 
 describe('finding 3: calls cut at the timeout after they were sent are possibly billed', () => {

@@ -1,5 +1,5 @@
 // Registered applications in Postgres. Deleting an app marks it deleted, so usage history
-// keeps its name and the name can be registered again. A change is announced on the
+// keeps its name, and the name is never registered again. A change is announced on the
 // `frs_meter_apps` channel (LISTEN/NOTIFY), so every replica re-reads its cache at once.
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -31,10 +31,15 @@ export class AppsRepository {
     );
   }
 
-  /** Inserts the app; false when a live app already has the name. */
+  /**
+   * Inserts the app; undefined when any app — live or deleted — ever had the name. Usage,
+   * budgets and chargeback are keyed by the name, so a name is an app's id for all time: reusing
+   * a deleted app's name would merge both apps' history (issue 10, finding 11).
+   */
   async insert(row: Omit<AppRow, 'created_at'>): Promise<AppRow | undefined> {
     const rows = await this.db.query(
-      `INSERT INTO apps (name, api_key_hash, api_key_hint, access_key, secret_key_enc) VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO apps (name, api_key_hash, api_key_hint, access_key, secret_key_enc)
+       SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM apps WHERE name = $1)
        ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING
        RETURNING name, api_key_hash, api_key_hint, access_key, secret_key_enc, created_at`,
       [row.name, row.api_key_hash, row.api_key_hint, row.access_key, row.secret_key_enc],

@@ -175,7 +175,11 @@ export class AppsService implements OnModuleInit, OnModuleDestroy {
       access_key: accessKey,
       secret_key_enc: this.box.seal(secretKey),
     });
-    if (!row) throw new ConflictException(meterError('METER.0409', `an app named ${name} exists already`));
+    if (!row) {
+      throw new ConflictException(
+        meterError('METER.0409', `an app named ${name} exists or existed: app names are never reused, so usage and chargeback of a deleted app stay its own; choose another name`),
+      );
+    }
     await this.refresh();
     await this.announce(name);
     return { name, api_key: apiKey, access_key: accessKey, secret_key: secretKey, created_at: new Date(row.created_at).toISOString() };
