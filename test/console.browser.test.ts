@@ -155,6 +155,12 @@ describeBrowser('the console in chromium', () => {
       expect(detect).toMatchObject({ billable_calls: '5', free_calls_used: '1', free_calls_left: '0' });
       const op = usage.operations.find((o: { operation: string }) => o.operation === 'face_detect');
       expect(detect).toMatchObject({ billable_calls: String(op.billable_calls), free_calls_left: String(op.free_calls_left) });
+      // The month-end forecast, as GET /admin/forecast answers it (no price table here: calls only).
+      const forecast = (await admin('GET', `/admin/forecast?month=${MONTH}`)).json;
+      const fd = forecast.operations.find((o: { operation: string }) => o.operation === 'face_detect');
+      expect(detect['forecast.calls']).toBe(String(fd.calls.p50));
+      expect(Number(detect['forecast.calls'])).toBeGreaterThanOrEqual(5);
+      expect(top['forecast.amount']).toBe(forecast.amount === null ? '' : String(forecast.amount.p50));
       // The chart: 1440 minutes, 8 billable calls in them (the clock is frozen near 2025-05-10 12:00).
       expect(await page.$eval('#calls-chart', (e) => e.getAttribute('data-drawn'))).toBe('1440');
       const series = JSON.parse((await fetchInPage(page, '/console/data/calls-per-minute')).text);

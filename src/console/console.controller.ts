@@ -18,6 +18,7 @@ import { WithConsoleSession } from './console.setup';
 import { ConsoleViews } from './console.views';
 import { AuditService } from '../admin/audit.service';
 import { BudgetsService } from '../budgets/budgets.service';
+import { ForecastService, MonthForecast } from '../insights/forecast.service';
 import { loadStaticFiles } from './console-static';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -38,6 +39,7 @@ export class ConsoleController {
     private readonly callPackages: CallPackagesService,
     private readonly audit: AuditService,
     private readonly budgets: BudgetsService,
+    private readonly forecasts: ForecastService,
   ) {}
 
   @Get()
@@ -91,8 +93,11 @@ export class ConsoleController {
   async month(@Query('month') requested: string | undefined, @Req() req: WithConsoleSession, @Res() reply: FastifyReply): Promise<void> {
     const month = this.monthOr(requested, reply, req);
     if (!month) return;
-    const [report, qps, callPackages] = await Promise.all([this.usage.report(month), this.quota.list(), this.callPackages.list()]);
-    this.page(reply, req, '/console/month', 'month', { title: `This month ${month}`, month, report, qps, callPackages, chart: true });
+    // The forecast exists for the month in progress only (GET /admin/forecast refuses others).
+    const forecast: Promise<MonthForecast | null> = month === this.currentMonth() ? this.forecasts.forecast(month) : Promise.resolve(null);
+    const [report, qps, callPackages, f] = await Promise.all([this.usage.report(month), this.quota.list(), this.callPackages.list(), forecast]);
+    const byOperation = new Map((f?.operations ?? []).map((o) => [o.operation as string, o]));
+    this.page(reply, req, '/console/month', 'month', { title: `This month ${month}`, month, report, qps, callPackages, forecast: f, byOperation, chart: true });
   }
 
   @Get('apps')

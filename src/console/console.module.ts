@@ -5,10 +5,11 @@ import { UsageModule } from '../usage/usage.module';
 import { BillingModule } from '../billing/billing.module';
 import { QuotaModule } from '../quota/quota.module';
 import { BudgetsModule } from '../budgets/budgets.module';
+import { InsightsModule } from '../insights/insights.module';
 import { ConsoleController } from './console.controller';
 
 @Module({
-  imports: [UsageModule, BillingModule, QuotaModule, BudgetsModule],
+  imports: [UsageModule, BillingModule, QuotaModule, BudgetsModule, InsightsModule],
   controllers: [ConsoleController],
 })
 export class ConsoleModule {}
