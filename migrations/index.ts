@@ -10,6 +10,7 @@ import { CallPackageUsedAsOf1764001000100 } from './1764001000100-CallPackageUse
 import { CreateQpsReplicas1764001200000 } from './1764001200000-CreateQpsReplicas';
 import { CreateBudgets1764001201000 } from './1764001201000-CreateBudgets';
 import { CreateCostCenterDaily1764001300000 } from './1764001300000-CreateCostCenterDaily';
+import { CreateQpsSecondPeaks1764001301000 } from './1764001301000-CreateQpsSecondPeaks';
 
 export const MIGRATIONS = [
   CreateApps1763700000000,
@@ -22,4 +23,5 @@ export const MIGRATIONS = [
   CreateQpsReplicas1764001200000,
   CreateBudgets1764001201000,
   CreateCostCenterDaily1764001300000,
+  CreateQpsSecondPeaks1764001301000,
 ];

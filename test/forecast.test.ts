@@ -92,9 +92,11 @@ beforeAll(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'frs-meter-forecast-'));
   const prices = path.join(dir, 'prices.json');
   writeFileSync(prices, JSON.stringify({ currency: 'CNY', tierBasis: 'pay_per_use', operations: { '*': [{ upTo: null, unitPrice: '0.01' }] } }));
+  const offers = path.join(dir, 'offers.json');
+  writeFileSync(offers, JSON.stringify({ currency: 'CNY', qps_packages: [{ qps: 10, price: '5.00' }], call_packages: [{ calls: 1000, price: '4.00' }] }));
   stack = await startStack({
     clock,
-    env: { FRS_METER_PRICE_TABLE_FILE: prices, FRS_METER_FREE_TIER_CALLS: '1500', FRS_METER_FREE_TIER_SCOPE: 'per_operation', FRS_METER_BILLING_SYNC: 'off' },
+    env: { FRS_METER_PRICE_TABLE_FILE: prices, FRS_METER_FREE_TIER_CALLS: '1500', FRS_METER_FREE_TIER_SCOPE: 'per_operation', FRS_METER_BILLING_SYNC: 'off', FRS_METER_PACKAGE_OFFERS_FILE: offers },
   });
   await insertHistory();
   // Two hours on (nothing happens on a Tuesday before 08:00, so the sums above stand): the
@@ -145,6 +147,30 @@ describe('month-end forecast', () => {
     }
     expect(sum(m, 'frs_forecast_month_calls', { operation: 'face_detect', quantile: '0.5' })).toBe(2720);
     expect(sum(m, 'frs_forecast_month_amount', { quantile: '0.5' })).toBeCloseTo(7.2, 10);
+  });
+
+  it('advises on packages from the month so far and the stored per-second peaks', async () => {
+    // Peaks written as the harvester would: 100 s at 5 calls, 40 s at 12 → 980 calls seen.
+    const db = new Client({ connectionString: stack.databaseUrl });
+    await db.connect();
+    await db.query(`INSERT INTO qps_second_peaks (minute, operation, calls, seconds) VALUES ('2026-03-09T02:00:00Z', 'face_detect', 5, 100), ('2026-03-09T02:00:00Z', 'face_detect', 12, 40)`);
+    await db.end();
+    const res = await admin('GET', '/admin/advice?month=2026-03');
+    expect(res.status).toBe(200);
+    const a = JSON.parse(res.text) as { operations: Record<string, unknown>[]; notes: string[] };
+    // By hand: 680 valid calls so far, 1,500 free → nothing to pay (0.00). QPS 10 for 5.00 covers
+    // 5×100 + 10×40 = 900 of 980 (0.9184), overflow 680 × 80 / 980 = 55.5 → 56 calls, all free:
+    // 5.00, a loss of 5.00. 1,000 calls for 4.00: a loss of 4.00, break-even 400 paid calls.
+    expect(a.operations).toEqual([
+      {
+        operation: 'face_detect', month_calls: 680, free_calls: 1500, peak_qps: 12, seconds_with_calls: 140, pay_per_use_cost: '0.00',
+        qps_packages: [{ qps: 10, price: '5.00', covered_share: '0.9184', overflow_calls: 56, overflow_cost: '0.00', total_cost: '5.00', saving: '-5.00' }],
+        recommended_qps_package: null,
+        call_packages: [{ calls: 1000, price: '4.00', total_cost: '4.00', saving: '-4.00', break_even_paid_calls: 400 }],
+        recommended_call_package: null,
+      },
+    ]);
+    expect(a.notes.join(' ')).toContain('QPS packages do not add up');
   });
 
   it('refuses a month that is not in progress, and a bad one', async () => {

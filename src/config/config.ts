@@ -167,6 +167,8 @@ export interface Config {
   readonly insights: {
     /** Whole days of history behind the forecast's weekday × hour profile and its residuals. */
     readonly historyDays: number;
+    /** JSON with the QPS and call package sizes and prices the advisor compares (none shipped). */
+    readonly offersFile?: string;
   };
   readonly budgets: {
     /** Largest block of calls one lease takes (blocks are also at most 1/8 of what is left). */
@@ -400,7 +402,7 @@ export function loadConfig(env: Env = process.env): Config {
       replicaTtlMs,
     },
     packages: { forecastWindowDays: r.number('FRS_METER_FORECAST_WINDOW_DAYS', 7, 0.01, 366) },
-    insights: { historyDays: r.int('FRS_METER_FORECAST_HISTORY_DAYS', 28, 1, 366) },
+    insights: { historyDays: r.int('FRS_METER_FORECAST_HISTORY_DAYS', 28, 1, 366), offersFile: r.raw('FRS_METER_PACKAGE_OFFERS_FILE') },
     budgets: {
       leaseCalls: r.int('FRS_METER_BUDGET_LEASE_CALLS', 100, 1, 1_000_000),
       leaseTtlMs: budgetTtl,

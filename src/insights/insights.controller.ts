@@ -1,5 +1,6 @@
 // Insights admin routes (SPEC §7):
 //   GET /admin/forecast?month=YYYY-MM[&format=csv&table=operations|packages|apps]
+//   GET /admin/advice[?month=YYYY-MM]
 // Thin: validates, hands off to ForecastService, formats.
 
 import { Controller, Get, Res, UseGuards } from '@nestjs/common';
@@ -11,7 +12,9 @@ import { billingMonthOf } from '../common/billing-month';
 import { Inject } from '@nestjs/common';
 import { CONFIG, Config } from '../config/config';
 import { Band, ForecastInputError, ForecastService } from './forecast.service';
+import { AdviceService } from './advice.service';
 
+const ADVICE_QUERY = { month: 'month' } as const;
 const FORECAST_QUERY = { month: 'month', format: FORMAT, table: ['operations', 'packages', 'apps'] } as const;
 
 const flat = <T>(name: string, b: Band<T> | 'already' | null): Record<string, unknown> =>
@@ -25,7 +28,19 @@ export class InsightsController {
     @Inject(CONFIG) private readonly config: Config,
     private readonly clock: Clock,
     private readonly forecasts: ForecastService,
+    private readonly advisor: AdviceService,
   ) {}
+
+  @Get('advice')
+  @AdminQuery(ADVICE_QUERY)
+  async advice(@ParsedQuery() q: QueryOf<typeof ADVICE_QUERY>) {
+    try {
+      return await this.advisor.advice(q.month);
+    } catch (err) {
+      if (err instanceof ForecastInputError) throw badRequest(err.message);
+      throw err;
+    }
+  }
 
   @Get('forecast')
   @AdminQuery(FORECAST_QUERY)

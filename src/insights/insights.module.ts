@@ -5,11 +5,14 @@ import { Module } from '@nestjs/common';
 import { DrawdownModule } from '../drawdown/drawdown.module';
 import { ForecastService } from './forecast.service';
 import { InsightsController } from './insights.controller';
+import { AdviceService } from './advice.service';
+import { PeakHarvester } from './peak-harvester';
+import { QuotaModule } from '../quota/quota.module';
 
 @Module({
-  imports: [DrawdownModule],
+  imports: [DrawdownModule, QuotaModule],
   controllers: [InsightsController],
-  providers: [ForecastService],
+  providers: [ForecastService, AdviceService, PeakHarvester],
   exports: [ForecastService],
 })
 export class InsightsModule {}

@@ -62,6 +62,21 @@ export class QpsTracker {
     return this.windows[operation].add(nowMs);
   }
 
+  /**
+   * Per whole second in [fromS, toS] (epoch seconds, within the last minute) that had attempts:
+   * the highest sliding-window count ending in it. Read off the hot path (the package advisor's
+   * per-second peaks); seconds without attempts are left out.
+   */
+  secondMaxima(operation: OperationName, fromS: number, toS: number): Map<number, number> {
+    const w = this.windows[operation];
+    const out = new Map<number, number>();
+    for (let i = 0; i < SLOTS; i++) {
+      const s = w.second[i];
+      if (s >= fromS && s <= toS && w.max[i] > 0) out.set(s, w.max[i]);
+    }
+    return out;
+  }
+
   /** Highest count of any sliding 1-second window ending in the last 60 s. */
   peak(operation: OperationName, nowMs: number): number {
     const w = this.windows[operation];

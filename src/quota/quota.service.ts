@@ -200,6 +200,11 @@ export class QuotaService implements OnModuleInit, OnApplicationShutdown {
     return { ended: this.view(ended, now) };
   }
 
+  /** Per-second peaks of an operation's upstream attempts in [fromS, toS] (see QpsTracker.secondMaxima). */
+  secondPeaks(operation: OperationName, fromS: number, toS: number): Map<number, number> {
+    return this.tracker.secondMaxima(operation, fromS, toS);
+  }
+
   /** `GET /admin/qps-packages`: every operation with its quota in force, peak and package. */
   async list(): Promise<QpsQuotaView[]> {
     await this.refresh();
