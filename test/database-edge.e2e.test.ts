@@ -132,8 +132,9 @@ describe('database at the edge', () => {
     expect(seconds).toBeLessThan(10);
     // One shared reload per 1 s interval (and the 5 s background refresh): a handful, not 1,000.
     expect(reads).toBeGreaterThanOrEqual(1);
+    // Measured here: 4 reads for 1,000 calls in 3.1 s at load average 16.
     expect(reads).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
-    expect(reads).toBeLessThanOrEqual(6);
+    expect(reads).toBeLessThanOrEqual(10);
 
     // An app created on the other replica: its first call here triggers the one reload the
     // interval allows, and passes.
