@@ -251,6 +251,8 @@ interface Load {
   readonly p99: number;
   readonly requests: number;
   readonly errors: number;
+  /** Requests the load generator gave up on after its own 2 s timeout. */
+  readonly timeouts: number;
 }
 
 const bodyFile = path.join(work, 'body.json');
@@ -274,9 +276,11 @@ async function load(url: string, c: number, seconds: number, apiKey = ''): Promi
     const p99 = pick(/^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m)!;
     const requests = Number(pick(/(\d+) requests in/)![1]);
     const non2xx = Number(pick(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+    // wrk's timeouts are its own 2 s client timeout (a slow answer on a saturated machine), not failures.
     const sock = pick(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
-    const errors = non2xx + (sock ? sock.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0);
-    return { rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)![1]), p50: ms(p50[1], p50[2]), p99: ms(p99[1], p99[2]), requests, errors };
+    const errors = non2xx + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0);
+    const timeouts = sock ? Number(sock[4]) : 0;
+    return { rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)![1]), p50: ms(p50[1], p50[2]), p99: ms(p99[1], p99[2]), requests, errors, timeouts };
   }
   // No wrk: autocannon, one worker, same body and headers. Not a dependency (the bench is not
   // run in CI): `npm i --no-save autocannon` where wrk cannot be installed.
@@ -288,7 +292,7 @@ async function load(url: string, c: number, seconds: number, apiKey = ''): Promi
   }
   const autocannon = autocannonModule as (o: object) => Promise<{ requests: { average: number; total: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number }>;
   const r = await autocannon({ url, connections: c, duration: seconds, method: 'POST', body: BODY, headers: { 'content-type': 'application/json', ...(apiKey ? { 'x-auth-token': apiKey } : {}) } });
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.non2xx + r.errors };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.non2xx + r.errors, timeouts: 0 };
 }
 
 interface Row {
@@ -383,7 +387,7 @@ async function main(): Promise<void> {
     }
   }
 
-  console.log(`${'target'.padEnd(20)} ${'c'.padStart(3)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'CPU s/1k'.padStart(8)} ${'RSS MB'.padStart(7)} ${'rps/nginx'.padStart(9)} ${'rps/bare'.padStart(8)} ${'cpu/nginx'.padStart(9)} ${'cpu/bare'.padStart(8)} ${'errors'.padStart(6)}`);
+  console.log(`${'target'.padEnd(20)} ${'c'.padStart(3)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'+p50'.padStart(7)} ${'+p99'.padStart(7)} ${'CPU s/1k'.padStart(8)} ${'RSS MB'.padStart(7)} ${'rps/nginx'.padStart(9)} ${'rps/bare'.padStart(8)} ${'cpu/nginx'.padStart(9)} ${'cpu/bare'.padStart(8)} ${'err/tmo'.padStart(8)}`);
   for (const c of LEVELS) {
     const at = rows.filter((r) => r.c === c);
     const direct = at.find((r) => r.target === 'direct')!;
@@ -393,7 +397,7 @@ async function main(): Promise<void> {
       const isDirect = r === direct;
       console.log(
         `${r.target.padEnd(20)} ${String(c).padStart(3)} ${f(r.load.rps, 0, 8)} ${f(r.load.p50)} ${f(r.load.p99)} ${f(isDirect ? undefined : r.load.p50 - direct.load.p50)} ${f(isDirect ? undefined : r.load.p99 - direct.load.p99)} ${f(r.cpuPer1000, 3, 8)} ${f(r.peakRss, 0)} ` +
-          `${f(ng && !isDirect ? r.load.rps / ng.load.rps : undefined, 2, 9)} ${f(bare && !isDirect ? r.load.rps / bare.load.rps : undefined, 2, 8)} ${f(ng?.cpuPer1000 && r.cpuPer1000 ? r.cpuPer1000 / ng.cpuPer1000 : undefined, 2, 9)} ${f(bare?.cpuPer1000 && r.cpuPer1000 ? r.cpuPer1000 / bare.cpuPer1000 : undefined, 2, 8)} ${String(r.load.errors).padStart(6)}`,
+          `${f(ng && !isDirect ? r.load.rps / ng.load.rps : undefined, 2, 9)} ${f(bare && !isDirect ? r.load.rps / bare.load.rps : undefined, 2, 8)} ${f(ng?.cpuPer1000 && r.cpuPer1000 ? r.cpuPer1000 / ng.cpuPer1000 : undefined, 2, 9)} ${f(bare?.cpuPer1000 && r.cpuPer1000 ? r.cpuPer1000 / bare.cpuPer1000 : undefined, 2, 8)} ${`${r.load.errors}/${r.load.timeouts}`.padStart(8)}`,
       );
     }
     console.log('');

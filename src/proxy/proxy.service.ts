@@ -30,7 +30,7 @@ import { NEVER_SENT_ERROR_CODES, RetryPolicy, connectionErrorCode } from './retr
 import { RetryBudget } from './retry-budget';
 import { ResponseSink, UpstreamClient, UpstreamResponse } from './upstream.client';
 import { ProxyMetrics } from './proxy.metrics';
-import { readBody } from './body-reader';
+import { BodyPool, readBody } from './body-reader';
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones we set. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
@@ -111,6 +111,7 @@ function clientNeedsBodyHash(h: IncomingMessage['headers']): boolean {
 export class ProxyService {
   private readonly logger = new Logger('Proxy');
   private readonly m: ProxyMetrics;
+  private readonly bodies = new BodyPool();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -154,6 +155,16 @@ export class ProxyService {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const held: { body?: Buffer } = {};
+    try {
+      await this.serve(req, res, held);
+    } finally {
+      // Only once every attempt is over: undici may be writing the body until then.
+      if (held.body) this.bodies.release(held.body);
+    }
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, held: { body?: Buffer }): Promise<void> {
     const startNs = process.hrtime.bigint();
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
@@ -174,8 +185,9 @@ export class ProxyService {
       const app = this.apps.appForToken(h) ?? UNAUTHENTICATED_APP;
       return this.reject(res, startNs, app, operation, 413, 'METER.0413', `Request body of ${length} bytes is over the ${limit}-byte limit for ${operation.name}`, 'client_error', requestId, true);
     }
-    const read = readBody(req, length, limit, this.upstreamAuth.needsBodyHash || clientNeedsBodyHash(h));
+    const read = readBody(req, length, limit, this.upstreamAuth.needsBodyHash || clientNeedsBodyHash(h), this.bodies);
     const got = 'then' in read ? await read : read;
+    if (got.ok) held.body = got.backing;
     if (!got.ok) {
       if (got.reason === 'aborted') return; // the client went away mid-body: there is no one to answer
       const app = this.apps.appForToken(h) ?? UNAUTHENTICATED_APP;
