@@ -142,9 +142,10 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/^EXPOSE 8080$/m);
     expect(runtime).toMatch(/^HEALTHCHECK [\s\S]*\/healthz/m);
-    expect(runtime.trim().split('\n').pop()).toBe('CMD ["node", "dist/src/main.js"]');
+    // The young generation capped as in `npm run start:prod` (README "One process's footprint").
+    expect(runtime.trim().split('\n').pop()).toBe('CMD ["node", "--max-semi-space-size=1", "dist/src/main.js"]');
     // The path the build writes main.js to (tsc, outDir dist, sources under src/ and migrations/).
-    expect(JSON.parse(read('package.json')).scripts['start:prod']).toBe('node dist/src/main.js');
+    expect(JSON.parse(read('package.json')).scripts['start:prod']).toBe('node --max-semi-space-size=1 dist/src/main.js');
     expect(JSON.parse(read('tsconfig.json')).compilerOptions.outDir).toBe('./dist');
   });
 
