@@ -210,10 +210,12 @@ async function emulatorUpstream(): Promise<Started> {
 async function meter(upstream: string, env: Record<string, string>): Promise<Started & { apiKey: string }> {
   const dataDir = mkdtempSync(path.join(work, 'meter-'));
   chmodSync(dataDir, 0o755);
-  const profile: Record<string, string> = process.env.BENCH_PROFILE_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(process.env.BENCH_PROFILE_DIR)}` } : {};
+  // --cpu-prof is refused in NODE_OPTIONS: profiling runs start:prod's command line directly.
+  const profileDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : undefined;
+  const startProd = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod'].split(' ');
   const { child, url } = await start(
-    'npm',
-    ['run', '--silent', 'start:prod'],
+    profileDir ? process.execPath : 'npm',
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...startProd.slice(1)] : ['run', '--silent', 'start:prod'],
     {
       PORT: String(await freePort()),
       FRS_METER_HOST: '127.0.0.1',
@@ -226,7 +228,6 @@ async function meter(upstream: string, env: Record<string, string>): Promise<Sta
       FRS_METER_SECRET_KEY: 'bench-secret-key-0000',
       FRS_METER_BILLING_SYNC: 'off',
       ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
-      ...profile,
       ...env,
     },
     /listening on (http:\/\/[^\s]+)/,
