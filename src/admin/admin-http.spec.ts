@@ -29,6 +29,10 @@ describe('parseAdminQuery', () => {
     expect(() => parseAdminQuery(raw as Record<string, unknown>, spec)).toThrow(expect.objectContaining({ response: expect.objectContaining({ error_code: 'METER.0400', error_msg: expect.stringMatching(message) }) }));
   });
 
+  it('reads an offset whose unencoded "+" arrived as a space', () => {
+    expect(parseAdminQuery({ since: '2026-02-01T00:00:00 08:00' }, spec)).toEqual({ since: Date.UTC(2026, 0, 31, 16) });
+  });
+
   it('refuses any parameter on a route that declares none', () => {
     expect(() => parseAdminQuery({ x: '1' }, {})).toThrow(/./);
     expect(parseAdminQuery({}, {})).toEqual({});

@@ -86,8 +86,10 @@ function parseOne(name: string, v: string, kind: QueryParam): string | number | 
   if (kind === 'string') return v;
   if (kind === 'month') return MONTH_RE.test(v) ? v : { problem: `query parameter "${name}" must be a month YYYY-MM, got ${JSON.stringify(v)}` };
   if (kind === 'instant') {
-    const t = Date.parse(v);
-    return ISO_INSTANT.test(v) && Number.isFinite(t) ? t : { problem: `query parameter "${name}" must be an ISO 8601 time with its offset, got ${JSON.stringify(v)}` };
+    // An unencoded '+' in a query string arrives as a space: `since=2026-01-01T00:00:00+08:00`.
+    const iso = v.replace(/ (\d{2}:?\d{2})$/, '+$1');
+    const t = Date.parse(iso);
+    return ISO_INSTANT.test(iso) && Number.isFinite(t) ? t : { problem: `query parameter "${name}" must be an ISO 8601 time with its offset, got ${JSON.stringify(v)}` };
   }
   if (Array.isArray(kind)) return kind.includes(v) ? v : { problem: `query parameter "${name}" must be one of ${kind.join(', ')}, got ${JSON.stringify(v)}` };
   const [min, max] = (kind as { int: readonly [number, number] }).int;
