@@ -102,6 +102,7 @@ export class BudgetsService implements OnModuleInit, OnApplicationShutdown {
   private monthEnd = 0;
   private timer?: NodeJS.Timeout;
   private pricerDirty = false;
+  private slowRefresh?: Promise<void>;
   private stopped = false;
 
   constructor(
@@ -176,7 +177,9 @@ export class BudgetsService implements OnModuleInit, OnApplicationShutdown {
   /** The month changed or the engine is not loaded yet: reload, then admit. */
   private async slow(st: AppState, operation: OperationName): Promise<Admission> {
     try {
-      await this.refresh();
+      // Every call arriving meanwhile waits for the same refresh instead of starting its own.
+      this.slowRefresh ??= this.refresh().finally(() => (this.slowRefresh = undefined));
+      await this.slowRefresh;
     } catch (err) {
       return this.unavailable(st, err);
     }
