@@ -1,8 +1,9 @@
-// `npm run bench:console`: a benchmark, not a test. Fills a fresh database with a month of
-// metered usage for 50 apps (every app calls three operations; one usage row per app, operation
-// and kind every BENCH_CONSOLE_EVERY_MIN minutes, 10 by default, plus every minute of the last
-// 24 hours for the chart), stores a bill for the month, then times each console page (server
-// side: request to last byte, logged in, over HTTP on localhost) and prints p50 / p95 / max.
+// `npm run bench:console`: a benchmark, not a test. Fills a fresh database with last month and
+// this month so far of metered usage for 50 apps (every app calls three operations; one usage row
+// per app, operation and kind every BENCH_CONSOLE_EVERY_MIN minutes, 10 by default, plus every
+// minute of the last 24 hours for the chart), syncs last month's bill from the emulator, then
+// times each console page and the admin route it shares services with (request to last byte,
+// logged in, over HTTP on localhost) and prints p50 / p95 / max.
 //
 // With DATABASE_URL it makes (and drops) its own database on that server; otherwise it runs on
 // embedded PostgreSQL in a temporary folder.
@@ -18,6 +19,7 @@ import { startService } from '../src/app';
 import { ensureDatabase } from '../src/database/database';
 import { DEMO_CREDENTIALS, startEmulator } from '../src/emulator/emulator';
 import { billingMonthOf } from '../src/common/billing-month';
+import { bssPlugin } from '../src/emulator/bss/bss-plugin';
 
 const APPS = 50;
 const EVERY_MIN = Number(process.env.BENCH_CONSOLE_EVERY_MIN ?? 10);
@@ -36,7 +38,7 @@ async function main(): Promise<void> {
   const server = process.env.DATABASE_URL;
   const dbName = `frs_console_bench_${randomBytes(4).toString('hex')}`;
   if (server) dbUrl = await ensureDatabase(server, dbName);
-  const emulator = await startEmulator({ credentials: [DEMO_CREDENTIALS], log: () => undefined });
+  const emulator = await startEmulator({ credentials: [DEMO_CREDENTIALS], log: () => undefined, plugins: [bssPlugin()] });
   const config = loadConfig({
     PORT: '0',
     FRS_METER_HOST: '127.0.0.1',
@@ -57,33 +59,43 @@ async function main(): Promise<void> {
   const now = Date.now();
   const month = billingMonthOf(now, config.usage.billingTimezone);
   try {
-    // The running month from its first day (in the billing time zone) until now, and the last 24 h per minute.
+    // Last month in full and this month so far, a row every EVERY_MIN minutes (billing month in
+    // the billing time zone), plus every minute of the last 24 h for the chart.
     const ds = service.database.dataSource;
-    const monthStart = new Date(`${month}-01T00:00:00+08:00`);
+    const tz = config.usage.billingTimezone;
+    const [y, m] = month.split('-').map(Number);
+    const previous = m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
     const t0 = performance.now();
     await ds.query(
       `INSERT INTO usage_counts (minute, billing_month, app, operation, kind, code, error_code, outcome, count, billable)
-       SELECT m, $1, 'app-' || lpad(a::text, 2, '0'), op, k, 200, 'none', 'success', 1 + (a % 7), CASE WHEN k = 'attempt' THEN 1 + (a % 7) ELSE 0 END
-       FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 day', make_interval(mins => $4)) AS m,
-            generate_series(1, ${APPS}) AS a, unnest($5::text[]) AS op, unnest(ARRAY['request', 'attempt']) AS k
+       SELECT m, to_char(m AT TIME ZONE $6, 'YYYY-MM'), 'app-' || lpad(a::text, 2, '0'), op, k, 200, 'none', 'success', 1 + (a % 7), CASE WHEN k = 'attempt' THEN 1 + (a % 7) ELSE 0 END
+       FROM generate_series(($1 || '-01 00:00')::timestamp AT TIME ZONE $6, $2::timestamptz - interval '1 day', make_interval(mins => $3)) AS m,
+            generate_series(1, ${APPS}) AS a, unnest($4::text[]) AS op, unnest($5::text[]) AS k
        ON CONFLICT DO NOTHING`,
-      [month, monthStart, new Date(now), EVERY_MIN, OPERATIONS],
+      [previous, new Date(now), EVERY_MIN, OPERATIONS, ['request', 'attempt'], tz],
     );
     await ds.query(
       `INSERT INTO usage_counts (minute, billing_month, app, operation, kind, code, error_code, outcome, count, billable)
-       SELECT date_trunc('minute', m), $1, 'app-' || lpad(a::text, 2, '0'), op, k, 200, 'none', 'success', 1, CASE WHEN k = 'attempt' THEN 1 ELSE 0 END
-       FROM generate_series($2::timestamptz - interval '1 day', $2::timestamptz, interval '1 minute') AS m,
-            generate_series(1, ${APPS}) AS a, unnest($3::text[]) AS op, unnest(ARRAY['request', 'attempt']) AS k
+       SELECT date_trunc('minute', m), to_char(m AT TIME ZONE $4, 'YYYY-MM'), 'app-' || lpad(a::text, 2, '0'), op, k, 200, 'none', 'success', 1, CASE WHEN k = 'attempt' THEN 1 ELSE 0 END
+       FROM generate_series($1::timestamptz - interval '1 day', $1::timestamptz, interval '1 minute') AS m,
+            generate_series(1, ${APPS}) AS a, unnest($2::text[]) AS op, unnest($3::text[]) AS k
        ON CONFLICT DO NOTHING`,
-      [month, new Date(now), OPERATIONS],
+      [new Date(now), OPERATIONS, ['request', 'attempt'], tz],
+    );
+    // The month totals the flush keeps in step (migration 1764001000000), rebuilt for the seed.
+    await ds.query('DELETE FROM usage_month_totals');
+    await ds.query(
+      `INSERT INTO usage_month_totals (billing_month, app, operation, kind, code, error_code, outcome, count, billable)
+       SELECT billing_month, app, operation, kind, code, error_code, outcome, SUM(count), SUM(billable) FROM usage_counts GROUP BY 1, 2, 3, 4, 5, 6, 7`,
     );
     await ds.query('ANALYZE usage_counts');
+    await ds.query('ANALYZE usage_month_totals');
     const [{ n }] = await ds.query('SELECT count(*)::bigint AS n FROM usage_counts');
-    console.log(`seeded ${Number(n).toLocaleString('en-US')} usage rows for ${APPS} apps in ${((performance.now() - t0) / 1000).toFixed(1)} s (month ${month}, a row every ${EVERY_MIN} min, every minute of the last 24 h)`);
+    console.log(`seeded ${Number(n).toLocaleString('en-US')} usage rows for ${APPS} apps in ${((performance.now() - t0) / 1000).toFixed(1)} s (${previous} in full and ${month} so far, a row every ${EVERY_MIN} min; every minute of the last 24 h)`);
     const synced = await request(`${base}/admin/billing/sync`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ month }),
+      body: JSON.stringify({ month: previous }),
     });
     await synced.body.text();
     if (synced.statusCode !== 200) console.log(`billing sync answered ${synced.statusCode}; the reconciliation page shows an unsynced month`);
@@ -91,9 +103,10 @@ async function main(): Promise<void> {
     const login = await request(`${base}/console/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${READONLY}` });
     await login.body.dump();
     const cookie = String(login.headers['set-cookie']).split(';')[0];
-    const pages = [`/console/month?month=${month}`, `/console/apps?month=${month}`, `/console/reconciliation?month=${month}`, '/console/packages', '/console/audit', '/console/data/calls-per-minute'];
+    // A full past month, and the running one (This month adds the forecast there).
+    const pages = [`/console/month?month=${previous}`, `/console/month?month=${month}`, `/console/apps?month=${previous}`, `/console/reconciliation?month=${previous}`, '/console/packages', '/console/audit', '/console/data/calls-per-minute'];
     // The admin API routes the pages read the same services as, for comparison.
-    const api = [`/admin/usage?month=${month}`, `/admin/reconciliation/${month}`, '/admin/qps-packages', '/admin/call-packages', '/admin/audit'];
+    const api = [`/admin/usage?month=${previous}`, `/admin/reconciliation/${previous}`, `/admin/forecast?month=${month}`, '/admin/qps-packages', '/admin/call-packages', '/admin/audit'];
     console.log(`\n${ROUNDS} sequential requests per page after 3 warm-up requests (ms, request to last byte):`);
     console.log(`  ${'page'.padEnd(42)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'max'.padStart(7)}  bytes`);
     for (const p of [...pages, ...api]) {
