@@ -63,7 +63,7 @@ beforeAll(async () => {
   stack = await startStack({
     clock,
     // The calls of the three days go out within a second of real time: FRS's 10 QPS would throttle them.
-    emulator: { plugins: [bssPlugin({ prices: PRICES, freeCalls: 10, freeExcluded: [], packages: [] })], qps: { face_detect: 1000 } },
+    emulator: { plugins: [bssPlugin({ prices: PRICES, freeCalls: 10, freeScope: 'per_operation', freeExcluded: [], packages: [] })], qps: { face_detect: 1000 } },
     env: {
       FRS_METER_PRICE_TABLE_FILE: prices,
       FRS_METER_FREE_TIER_CALLS: '10',

@@ -21,6 +21,7 @@ import { loadPriceTable, PriceTable } from './price-table';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 /** Scrapes and hot-path readers take a state at most this old. */
 export const STATE_MAX_AGE_MS = 5_000;
 
@@ -304,6 +305,9 @@ export class DrawdownService {
     const instants: number[] = [range.start, range.end, ...demandFrom.values(), ...days];
     for (const p of defs) instants.push(windowFrom(p), meteredFrom(p), p.expiresAt);
     for (const w of windows) instants.push(w.from, w.to);
+    // Hour edges over the last day: the chunk still being written (not settled, so read again on
+    // every run) is then the current hour, not the whole day so far.
+    for (let h = now - (now % HOUR) - 23 * HOUR; h < end; h += HOUR) instants.push(h);
     const engine = new DrawdownEngine(config, defs, windows, { collect: { from: range.start, to: range.end }, demandFrom, prices: this.prices, collectDays: days });
     await this.runner.run(engine, chunkBounds(start, end, instants, tz));
     engine.advanceTo(Math.min(now, end - 1));
