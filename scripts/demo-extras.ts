@@ -81,7 +81,7 @@ export const demoExtras = {
     await new Promise((r) => setTimeout(r, 1_500));
     const usage = await admin(base, token, 'GET', '/admin/usage');
     if (usage.status === 200) {
-      const u = usage.json as { month: string; operations: Array<{ operation: string; billable: boolean; requests: number; upstream_attempts: number; billable_calls: number; free_calls_left: number; attribution: { qps_package: number; call_package: number; free_tier: number; pay_per_use: number } | null }> };
+      const u = usage.json as { month: string; free_tier?: { scope: string; calls: number; excluded: string[] }; operations: Array<{ operation: string; billable: boolean; requests: number; upstream_attempts: number; billable_calls: number; free_calls_left: number; attribution: { qps_package: number; call_package: number; free_tier: number; pay_per_use: number } | null }> };
       console.log(`This billing month (${u.month}), from GET /admin/usage — all replicas, survives restarts:`);
       console.log(`  ${'operation'.padEnd(18)} ${'requests'.padStart(8)} ${'attempts'.padStart(8)} ${'billable'.padStart(8)} ${'free left'.padStart(9)}   qps-pkg call-pkg  free  pay-per-use`);
       for (const o of u.operations.filter((x) => x.billable && x.requests > 0)) {
@@ -90,6 +90,8 @@ export const demoExtras = {
           `  ${o.operation.padEnd(18)} ${String(o.requests).padStart(8)} ${String(o.upstream_attempts).padStart(8)} ${String(o.billable_calls).padStart(8)} ${String(o.free_calls_left).padStart(9)}   ${String(a?.qps_package ?? '-').padStart(7)} ${String(a?.call_package ?? '-').padStart(8)} ${String(a?.free_tier ?? '-').padStart(5)} ${String(a?.pay_per_use ?? '-').padStart(12)}`,
         );
       }
+      // Free calls left is what the drawdown engine spent: calls a package paid for use none.
+      if (u.free_tier) console.log(`  free calls: ${u.free_tier.calls} a month, scope ${u.free_tier.scope} (free left is shared by the operations of one scope), excluded ${u.free_tier.excluded.join(', ') || 'none'}`);
       console.log('');
     }
     const qps = await admin(base, token, 'GET', '/admin/qps-packages');
