@@ -158,7 +158,9 @@ if (!REDIS) console.log(NO_REDIS_REASON);
 
   beforeAll(async () => {
     redis = await startRedis(REDIS!);
-    stack = await startStack({ env: { ...SHAPING, FRS_METER_QPS_COORDINATION: 'redis', REDIS_URL: redis.url } });
+    // A 1 s Redis command timeout (default 100 ms): on a loaded CI machine a slow answer would be
+    // counted as fallback, and this test is about the shared window, not Redis latency.
+    stack = await startStack({ env: { ...SHAPING, FRS_METER_QPS_COORDINATION: 'redis', REDIS_URL: redis.url, FRS_METER_REDIS_TIMEOUT_MS: '1000' } });
     second = await stack.startReplica();
   });
 

@@ -380,13 +380,7 @@ export class DrawdownEngine {
       byApp.set(app, { ...s });
       return;
     }
-    acc.qps_package += s.qps_package;
-    acc.call_package += s.call_package;
-    acc.free_tier += s.free_tier;
-    acc.pay_per_use += s.pay_per_use;
-    acc.qps_overflow += s.qps_overflow;
-    acc.possibly_billed += s.possibly_billed;
-    if (s.cost !== null) acc.cost = (acc.cost ?? new Decimal(0)).plus(s.cost);
+    mergeSplit(acc, s);
   }
 
   private packageValid(p: CallPackageDef, t: number): boolean {

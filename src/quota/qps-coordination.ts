@@ -73,6 +73,9 @@ return slot - now
 
 type ReserveCommand = (key: string, quota: number, windowMs: number, maxWaitMs: number, member: string) => Promise<number>;
 
+/** How long a start waits for Redis before shaping on the fallback share (it keeps reconnecting after). */
+const REDIS_START_WAIT_MS = 2_000;
+
 @Injectable()
 export class QpsCoordinator implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('QpsCoordination');
@@ -122,7 +125,9 @@ export class QpsCoordinator implements OnModuleInit, OnApplicationShutdown {
     });
     this.timer = setInterval(() => void this.heartbeat(), this.config.qps.heartbeatMs);
     this.timer.unref();
-    if (this.mode === 'redis') this.connectRedis();
+    // Wait (briefly) for Redis before serving, so the first calls are shaped in the shared window
+    // rather than counted as fallback; an unreachable Redis never stops the start.
+    if (this.mode === 'redis') await this.connectRedis();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -172,7 +177,7 @@ export class QpsCoordinator implements OnModuleInit, OnApplicationShutdown {
     return this.active && this.mode === 'redis';
   }
 
-  private connectRedis(): void {
+  private connectRedis(): Promise<void> {
     const redis = new Redis(this.config.qps.redisUrl ?? '', {
       // Fail at once rather than queue while disconnected: a queued call would wait for Redis.
       enableOfflineQueue: false,
@@ -190,8 +195,17 @@ export class QpsCoordinator implements OnModuleInit, OnApplicationShutdown {
       if (this.redisDown) this.logger.log('Redis reachable again: shaping in the shared window');
       this.redisDown = false;
     });
-    redis.connect().catch(() => undefined);
     this.redis = redis;
+    const firstReady = new Promise<void>((resolve) => {
+      const done = setTimeout(resolve, REDIS_START_WAIT_MS);
+      done.unref();
+      redis.once('ready', () => {
+        clearTimeout(done);
+        resolve();
+      });
+    });
+    redis.connect().catch(() => undefined);
+    return firstReady;
   }
 
   /** First heartbeat, under an advisory lock so two replicas starting together see each other. */
