@@ -156,11 +156,24 @@ describe('budgets across three replicas', () => {
       expect(put.status).toBe(200);
       for (const u of [r2.url, r3.url, spawned.url]) expect((await admin(u, 'GET', '/admin/apps/kill-app/budget')).status).toBe(200);
       let killed = false;
+      let checking = false;
+      const holdsLease = async (): Promise<boolean> => {
+        const leases: Array<{ replica: string; state: string }> = (await admin(stack.meterUrl, 'GET', '/admin/apps/kill-app/budget')).json.leases;
+        return leases.some((l) => l.state === 'active' && l.replica.includes(`-${spawned.child.pid}-`));
+      };
+      // Killed mid-way while it holds a lease (between two leases, or idle, it would strand none and
+      // the TTL path this test is about would not run).
       const result = await drain(stack, app.api_key, 'face_compare', [stack.meterUrl, r2.url, spawned.url], 20, (n) => {
-        if (n >= 300 && !killed) {
-          killed = true;
-          spawned.child.kill('SIGKILL');
-        }
+        if (n < 300 || killed || checking) return;
+        checking = true;
+        void holdsLease()
+          .then((holds) => {
+            if (holds && !killed) {
+              killed = true;
+              spawned.child.kill('SIGKILL');
+            }
+          })
+          .finally(() => (checking = false));
       });
       expect(killed).toBe(true);
       const reached = served(stack, 'face_compare');
