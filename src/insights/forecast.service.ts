@@ -23,6 +23,9 @@ const HOUR = 3600_000;
 const DAY = 86_400_000;
 /** Gauges are recomputed at most this often (a forecast is three engine runs). */
 const GAUGE_TTL_MS = 5 * 60_000;
+/** A forecast is served as it is this long, then recomputed in the background until FORECAST_STALE_MS. */
+const FORECAST_FRESH_MS = 60_000;
+const FORECAST_STALE_MS = 5 * 60_000;
 
 /** An outcome's 10th, 50th and 90th percentile. */
 export interface Band<T> {
@@ -90,6 +93,8 @@ export class ForecastService {
   private readonly logger = new Logger('Forecast');
   private gaugeAt = 0;
   private gaugeRun?: Promise<void>;
+  private readonly cached = new Map<string, { at: number; value: MonthForecast }>();
+  private readonly computing = new Map<string, Promise<MonthForecast>>();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -116,7 +121,39 @@ export class ForecastService {
     for (const o of f.operations) for (const q of ['p10', 'p50', 'p90'] as const) metrics.forecastCalls.set({ operation: o.operation, quantile: QLABEL[q] }, o.calls[q]);
   }
 
+  /**
+   * The forecast of the month in progress. One forecast is three engine runs (about a second on a
+   * month of data for 50 apps), and its hour-of-week model moves by the hour, so a result is served
+   * for FORECAST_FRESH_MS, then for up to FORECAST_STALE_MS while a fresh one is computed in the
+   * background; `at` says when it was computed. Concurrent askers share one computation.
+   */
   async forecast(month: string): Promise<MonthForecast> {
+    const now = this.clock.now();
+    const hit = this.cached.get(month);
+    const age = hit ? now - hit.at : -1;
+    if (hit && age >= 0 && age < FORECAST_STALE_MS && billingMonthOf(now, this.config.usage.billingTimezone) === month) {
+      if (age >= FORECAST_FRESH_MS) this.refresh(month).catch((err: Error) => this.logger.warn(`forecast not refreshed: ${err.message}`));
+      return hit.value;
+    }
+    return this.refresh(month);
+  }
+
+  private refresh(month: string): Promise<MonthForecast> {
+    const running = this.computing.get(month);
+    if (running) return running;
+    const at = this.clock.now();
+    const run = this.compute(month)
+      .then((value) => {
+        this.cached.clear(); // only the month in progress is ever asked for
+        this.cached.set(month, { at, value });
+        return value;
+      })
+      .finally(() => this.computing.delete(month));
+    this.computing.set(month, run);
+    return run;
+  }
+
+  private async compute(month: string): Promise<MonthForecast> {
     if (!MONTH_RE.test(month)) throw new ForecastInputError(`not a month: ${JSON.stringify(month)} (expected YYYY-MM)`);
     const tz = this.config.usage.billingTimezone;
     const now = this.clock.now();
