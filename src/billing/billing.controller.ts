@@ -12,6 +12,7 @@ import { Actor, AdminQuery, badRequest, FORMAT, meterError, notFound, ParsedQuer
 import type { AdminActor } from '../admin/admin-tokens';
 import { AuditService } from '../admin/audit.service';
 import { MONTH_RE } from '../common/billing-month';
+import { SUMMARY_AMOUNT_FIELDS } from './bill-normalize';
 import { BssError } from './bss-client';
 import { BillingInputError, BillingSyncService } from './billing-sync.service';
 import { BillingReportService } from './billing-report.service';
@@ -121,17 +122,9 @@ const MONEY_COLUMNS = [
   'usage',
   'free_resource_usage',
   'unit_price',
-  'official_amount',
   'discount_amount',
   'amount',
-  'official_discount_amount',
-  'truncated_amount',
-  'consume_amount',
-  'coupon_amount',
-  'cash_amount',
-  'credit_amount',
-  'debt_amount',
-  'writeoff_amount',
+  ...SUMMARY_AMOUNT_FIELDS,
   'bss_remaining',
   'bss_original',
   'estimated_cost',
