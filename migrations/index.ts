@@ -11,6 +11,7 @@ import { CreateQpsReplicas1764001200000 } from './1764001200000-CreateQpsReplica
 import { CreateBudgets1764001201000 } from './1764001201000-CreateBudgets';
 import { CreateCostCenterDaily1764001300000 } from './1764001300000-CreateCostCenterDaily';
 import { CreateQpsSecondPeaks1764001301000 } from './1764001301000-CreateQpsSecondPeaks';
+import { UsageMinuteTotals1764001400000 } from './1764001400000-UsageMinuteTotals';
 
 export const MIGRATIONS = [
   CreateApps1763700000000,
@@ -24,4 +25,5 @@ export const MIGRATIONS = [
   CreateBudgets1764001201000,
   CreateCostCenterDaily1764001300000,
   CreateQpsSecondPeaks1764001301000,
+  UsageMinuteTotals1764001400000,
 ];

@@ -88,8 +88,15 @@ async function main(): Promise<void> {
       `INSERT INTO usage_month_totals (billing_month, app, operation, kind, code, error_code, outcome, count, billable)
        SELECT billing_month, app, operation, kind, code, error_code, outcome, SUM(count), SUM(billable) FROM usage_counts GROUP BY 1, 2, 3, 4, 5, 6, 7`,
     );
+    // And the per-minute totals behind the chart (migration 1764001400000), rebuilt the same way.
+    await ds.query('DELETE FROM usage_minute_totals');
+    await ds.query(
+      `INSERT INTO usage_minute_totals (minute, requests, billable)
+       SELECT minute, COALESCE(SUM(count) FILTER (WHERE kind = 'request'), 0), COALESCE(SUM(billable) FILTER (WHERE kind = 'attempt'), 0) FROM usage_counts GROUP BY minute`,
+    );
     await ds.query('ANALYZE usage_counts');
     await ds.query('ANALYZE usage_month_totals');
+    await ds.query('ANALYZE usage_minute_totals');
     const [{ n }] = await ds.query('SELECT count(*)::bigint AS n FROM usage_counts');
     console.log(`seeded ${Number(n).toLocaleString('en-US')} usage rows for ${APPS} apps in ${((performance.now() - t0) / 1000).toFixed(1)} s (${previous} in full and ${month} so far, a row every ${EVERY_MIN} min; every minute of the last 24 h)`);
     const synced = await request(`${base}/admin/billing/sync`, {

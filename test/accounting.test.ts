@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await opened.dataSource.query('TRUNCATE usage_counts, usage_month_totals, usage_flushes, call_packages, qps_packages');
+  await opened.dataSource.query('TRUNCATE usage_counts, usage_minute_totals, usage_month_totals, usage_flushes, call_packages, qps_packages');
 });
 
 function world(start: string, env: Record<string, string> = {}) {

@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await opened.dataSource.query('TRUNCATE usage_counts, usage_flushes, call_packages, qps_packages');
+  await opened.dataSource.query('TRUNCATE usage_counts, usage_minute_totals, usage_flushes, call_packages, qps_packages');
 });
 
 /** A service instance as a replica would build it; a second call is "after a restart". */

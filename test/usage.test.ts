@@ -8,6 +8,8 @@ import { openDatabase, OpenedDatabase } from '../src/database/database';
 import { pathFor } from '../src/frs/operations';
 import { UsageBatch, UsageBuffer } from '../src/usage/usage.buffer';
 import { UsageRepository } from '../src/usage/usage.repository';
+import { UsageTimelineRepository } from '../src/usage/usage-report.repository';
+import { UsageMinuteTotals1764001400000 } from '../migrations/1764001400000-UsageMinuteTotals';
 import { UsageService } from '../src/usage/usage.service';
 import { createTestDatabase } from './support/db';
 import { buildDrawdown } from './support/drawdown';
@@ -91,6 +93,80 @@ describe('usage flush (repository)', () => {
     const [row] = await opened.dataSource.query(`SELECT SUM(billable)::int AS n FROM usage_counts WHERE operation = 'face_compare'`);
     expect(row.n).toBe(8);
     expect(usage.monthBillable().get('face_compare')).toBe(8);
+  });
+});
+
+describe('calls per minute (the rollup behind the console chart)', () => {
+  let db: { url: string; drop(): Promise<void> };
+  let opened: OpenedDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('usage_minutes');
+    opened = await openDatabase({ url: db.url, dataDir: '', embeddedPort: 0 });
+  });
+
+  afterAll(async () => {
+    await opened?.close();
+    await db?.drop();
+  });
+
+  it('adds each flush once, into the minute the calls happened, also a late flush into a past minute', async () => {
+    const repo = new UsageRepository(opened.dataSource);
+    const timeline = new UsageTimelineRepository(opened.dataSource);
+    const m0 = Date.parse('2026-11-20T09:00:00Z');
+    const m1 = m0 + 60_000;
+    const m2 = m0 + 120_000;
+
+    // Replica r1, minute m1: 3 requests of app-a, each one billable attempt; 1 request of app-b
+    // whose one attempt failed (500, not billable).
+    const a = new UsageBuffer('Asia/Shanghai');
+    for (let i = 0; i < 3; i++) {
+      a.recordAttempt(m1 + i, 'app-a', 'face_detect', 200, 'none', 'success', true);
+      a.recordRequest(m1 + i, 'app-a', 'face_detect', 200, 'none', 'success');
+    }
+    a.recordAttempt(m1 + 5, 'app-b', 'face_compare', 500, 'FRS.0018', 'server_error', false);
+    a.recordRequest(m1 + 5, 'app-b', 'face_compare', 500, 'FRS.0018', 'server_error');
+    // Minute m2: 1 request of app-b that took two attempts, the second billable.
+    a.recordAttempt(m2, 'app-b', 'face_detect', 503, 'FRS.0021', 'server_error', false);
+    a.recordAttempt(m2 + 1, 'app-b', 'face_detect', 200, 'none', 'success', true);
+    a.recordRequest(m2 + 1, 'app-b', 'face_detect', 200, 'none', 'success');
+    const first = a.take() as UsageBatch;
+    await repo.applyFlush(first, 'r1', '2026-11');
+    // The same batch again (a retry after an unknown outcome): nothing added.
+    expect((await repo.applyFlush(first, 'r1', '2026-11')).applied).toBe(false);
+
+    // Replica r2 flushes later what it buffered through an outage: minute m0 (2 requests, 2
+    // billable) and minute m1 (1 request, 1 billable), which r1 had already written.
+    const b = new UsageBuffer('Asia/Shanghai');
+    for (const t of [m0, m0 + 1, m1 + 9]) {
+      b.recordAttempt(t, 'app-c', 'face_search', 200, 'none', 'success', true);
+      b.recordRequest(t, 'app-c', 'face_search', 200, 'none', 'success');
+    }
+    await repo.applyFlush(b.take() as UsageBatch, 'r2', '2026-11');
+
+    // By hand: m0 = 2 requests / 2 billable; m1 = 3 + 1 (app-b) + 1 (r2) = 5 requests, 3 + 1 = 4
+    // billable; m2 = 1 request, 1 billable (the failed attempt is not).
+    expect(await timeline.callsPerMinute(m0, m2 + 60_000)).toEqual([
+      { minute: m0 / 1000, requests: 2, billable: 2 },
+      { minute: m1 / 1000, requests: 5, billable: 4 },
+      { minute: m2 / 1000, requests: 1, billable: 1 },
+    ]);
+    // The range is half-open: [m1, m2) holds only m1.
+    expect(await timeline.callsPerMinute(m1, m2)).toEqual([{ minute: m1 / 1000, requests: 5, billable: 4 }]);
+
+    // The migration's backfill (for data flushed before the rollup existed) gives the same rows.
+    const runner = opened.dataSource.createQueryRunner();
+    try {
+      await new UsageMinuteTotals1764001400000().down(runner);
+      await new UsageMinuteTotals1764001400000().up(runner);
+    } finally {
+      await runner.release();
+    }
+    expect(await timeline.callsPerMinute(m0, m2 + 60_000)).toEqual([
+      { minute: m0 / 1000, requests: 2, billable: 2 },
+      { minute: m1 / 1000, requests: 5, billable: 4 },
+      { minute: m2 / 1000, requests: 1, billable: 1 },
+    ]);
   });
 });
 

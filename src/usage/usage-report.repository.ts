@@ -57,18 +57,15 @@ export interface MinuteCountsRow {
   readonly billable: number;
 }
 
-/** Calls per minute over a time range, all apps and operations (the console's 24 h chart). */
+/** Calls per minute over a time range, all apps and operations (the console's 24 h chart), from the rollup usage_minute_totals. */
 @Injectable()
 export class UsageTimelineRepository {
   constructor(@Inject(DATA_SOURCE) private readonly db: DataSource) {}
 
   async callsPerMinute(fromMs: number, toMs: number): Promise<MinuteCountsRow[]> {
     const rows: { minute: string; requests: string; billable: string }[] = await this.db.query(
-      `SELECT EXTRACT(EPOCH FROM minute)::bigint AS minute,
-              COALESCE(SUM(count) FILTER (WHERE kind = 'request'), 0)::bigint AS requests,
-              COALESCE(SUM(billable) FILTER (WHERE kind = 'attempt'), 0)::bigint AS billable
-       FROM usage_counts WHERE minute >= $1 AND minute < $2
-       GROUP BY minute ORDER BY minute`,
+      `SELECT EXTRACT(EPOCH FROM minute)::bigint AS minute, requests, billable
+       FROM usage_minute_totals WHERE minute >= $1 AND minute < $2 ORDER BY minute`,
       [new Date(fromMs), new Date(toMs)],
     );
     return rows.map((r) => ({ minute: Number(r.minute), requests: Number(r.requests), billable: Number(r.billable) }));
