@@ -15,7 +15,9 @@
 //
 // BENCH_DURATION (seconds per measurement, default 8), BENCH_CONCURRENCY (default "1,16,64"),
 // BENCH_TARGETS (subset, e.g. "bare,meter"), BENCH_PROFILE_DIR (CPU profiles of frs-meter via
-// --cpu-prof, written when it stops), DATABASE_URL (else each frs-meter runs embedded Postgres).
+// --cpu-prof, written when it stops), BENCH_METER_NODE_FLAGS (node flags for frs-meter instead of
+// start:prod's), BENCH_METER_VARIANTS (more frs-meter rows, one per "|"-separated set of node
+// flags), DATABASE_URL (else each frs-meter runs embedded Postgres).
 
 import { execFileSync, spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -207,15 +209,19 @@ async function emulatorUpstream(): Promise<Started> {
 }
 
 /** frs-meter as deployed: `npm run start:prod` (node dist/src/main.js); measured is the node process under npm. */
-async function meter(upstream: string, env: Record<string, string>): Promise<Started & { apiKey: string }> {
+async function meter(upstream: string, env: Record<string, string>, flagsOverride = process.env.BENCH_METER_NODE_FLAGS): Promise<Started & { apiKey: string }> {
   const dataDir = mkdtempSync(path.join(work, 'meter-'));
   chmodSync(dataDir, 0o755);
   // --cpu-prof is refused in NODE_OPTIONS: profiling runs start:prod's command line directly.
   const profileDir = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : undefined;
   const startProd = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start:prod'].split(' ');
+  // BENCH_METER_NODE_FLAGS replaces start:prod's node flags (e.g. "--max-semi-space-size=4" to
+  // compare young-generation sizes, "--trace-gc" to see each collection in the meter's output).
+  const nodeArgs = flagsOverride !== undefined ? [...flagsOverride.split(' ').filter(Boolean), ...startProd.filter((a) => a.endsWith('.js'))] : startProd.slice(1);
+  const direct = profileDir !== undefined || flagsOverride !== undefined;
   const { child, url } = await start(
-    profileDir ? process.execPath : 'npm',
-    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...startProd.slice(1)] : ['run', '--silent', 'start:prod'],
+    direct ? process.execPath : 'npm',
+    direct ? [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...nodeArgs] : ['run', '--silent', 'start:prod'],
     {
       PORT: String(await freePort()),
       FRS_METER_HOST: '127.0.0.1',
@@ -361,6 +367,12 @@ async function main(): Promise<void> {
   if (want('meter')) {
     const unsigned = await meter(upstream.url, {});
     targets.push({ name: 'frs-meter unsigned', s: unsigned, key: unsigned.apiKey });
+  }
+  // BENCH_METER_VARIANTS="flags|flags…": one more unsigned frs-meter per set of node flags, in
+  // the same run (e.g. young-generation sizes side by side).
+  for (const flags of process.env.BENCH_METER_VARIANTS?.split('|') ?? []) {
+    const v = await meter(upstream.url, {}, flags);
+    targets.push({ name: `meter ${flags.replace(/--max-semi-space-size=/g, 'semi=').replace(/--/g, '')}`.slice(0, 20), s: v, key: v.apiKey });
   }
   if (want('meter-signed')) {
     const signed = await meter(upstream.url, { FRS_METER_SIGN_BODY: 'on' });

@@ -60,3 +60,28 @@ describe("FRS's rate-limit headers", () => {
     ]);
   });
 });
+
+describe('hot-path counters', () => {
+  test('are handed to prom-client at each scrape, every increment exactly once', async () => {
+    const metrics = service();
+    const m = new ProxyMetrics(metrics);
+    const line = (body: string, prefix: string) => body.split('\n').find((l) => l.startsWith(prefix));
+    m.request('app-a', 'face_detect', 200, 'none', 'success', 0.05, 0.04);
+    m.request('app-a', 'face_detect', 200, 'none', 'success', 0.05, 0.04);
+    m.request('app-a', 'face_detect', 429, 'FRS.0033', 'throttled', 0.05, 0.04);
+    m.attempt('face_detect', 'success', 0.04);
+    m.billable('app-a', 'face_detect');
+    let { body } = await metrics.scrape();
+    // By hand: two 200s and one 429 of app-a, one attempt, one billable call.
+    expect(line(body, 'frs_requests_total{app="app-a",operation="face_detect",code="200",error_code="none"}')).toMatch(/ 2$/);
+    expect(line(body, 'frs_requests_total{app="app-a",operation="face_detect",code="429",error_code="FRS.0033"}')).toMatch(/ 1$/);
+    expect(line(body, 'frs_upstream_attempts_total{operation="face_detect",outcome="success"}')).toMatch(/ 1$/);
+    expect(line(body, 'frs_billable_calls_total{app="app-a",operation="face_detect"}')).toMatch(/ 1$/);
+    // Three more 200s, then two scrapes in a row: 2 + 3 = 5, not 8.
+    for (let i = 0; i < 3; i++) m.request('app-a', 'face_detect', 200, 'none', 'success', 0.05, 0.04);
+    await metrics.scrape();
+    ({ body } = await metrics.scrape());
+    expect(line(body, 'frs_requests_total{app="app-a",operation="face_detect",code="200",error_code="none"}')).toMatch(/ 5$/);
+    expect(line(body, 'frs_billable_calls_total{app="app-a",operation="face_detect"}')).toMatch(/ 1$/);
+  });
+});

@@ -1,8 +1,13 @@
-// Hot-path access to the proxy's metrics. prom-client's labels() hashes its arguments on every
-// call; here each label combination's child is looked up once and kept.
+// Hot-path access to the proxy's metrics. prom-client hashes the label values on every call, even
+// through a labels() child, and the keys that find a child would be strings built per call; both
+// allocate on every request. Here each label combination is found through nested Maps keyed by
+// the values themselves (no string is built), counters are plain numbers handed to prom-client
+// when /metrics is scraped (MetricsService.onCollect), and histograms observe through a child
+// looked up once.
 
 import type { Counter, Histogram } from 'prom-client';
 import { AttemptOutcome, EXEMPLAR_ID_MAX, MetricsService } from '../metrics/metrics.service';
+import { findIn as find, insertIn as insert, KeyPart, KeyTree as Tree } from '../common/key-tree';
 
 type Inc = { inc(v?: number): void };
 type Obs = { observe(v: number): void };
@@ -11,37 +16,83 @@ type Set = { set(v: number): void };
 /** X-ratelimit-window values FRS documents (minute, hour, day), in seconds; a number is taken as seconds. */
 const WINDOW_SECONDS: Readonly<Record<string, number>> = { minute: 60, hour: 3600, day: 86_400 };
 
+/** A counter's increments since the last scrape, for one label combination. */
+class Cell {
+  n = 0;
+
+  constructor(readonly child: Inc) {}
+}
+
 export class ProxyMetrics {
-  private readonly requests = new Map<string, Inc>();
-  private readonly billables = new Map<string, Inc>();
-  private readonly attempts = new Map<string, Inc>();
-  private readonly possibly = new Map<string, Inc>();
-  private readonly overflows = new Map<string, Inc>();
-  private readonly requestDurations = new Map<string, DurationChild>();
+  private readonly requests: Tree<Cell> = new Map();
+  private readonly billables: Tree<Cell> = new Map();
+  private readonly attempts: Tree<Cell> = new Map();
+  private readonly possibly: Tree<Cell> = new Map();
+  private readonly overflows: Tree<Cell> = new Map();
+  /** Every cell, for the scrape-time hand-over. */
+  private readonly cells: Cell[] = [];
+  private readonly requestDurations: Tree<DurationChild> = new Map();
   /** The request-duration bucket bounds; index `length` is +Inf. */
   private readonly bounds: readonly number[];
-  private readonly upstreamDurations = new Map<string, Obs>();
-  private readonly overheads = new Map<string, Obs>();
+  private readonly upstreamDurations: Tree<Obs> = new Map();
+  private readonly overheads: Tree<Obs> = new Map();
   private readonly rateLimits = new Map<string, [Set, Set, Set]>();
+  /** Reused key lists (the hot path is synchronous, so one of each is enough). */
+  private readonly k1: [string | number] = [''];
+  private readonly k2: [string | number, string | number] = ['', ''];
+  private readonly k4: [string | number, string | number, string | number, string | number] = ['', '', '', ''];
 
   constructor(private readonly metrics: MetricsService) {
     this.bounds = (metrics.requestDuration as unknown as { upperBounds: number[] }).upperBounds;
+    metrics.onCollect(() => this.flush());
+  }
+
+  /** Hands the counted increments to prom-client (run at every scrape). */
+  flush(): void {
+    for (const c of this.cells) {
+      if (c.n !== 0) {
+        c.child.inc(c.n);
+        c.n = 0;
+      }
+    }
+  }
+
+  private cell(tree: Tree<Cell>, keys: readonly KeyPart[], metric: Counter<string>): Cell {
+    const found = find(tree, keys);
+    if (found !== undefined) return found;
+    const c = new Cell((metric as unknown as { labels(...v: string[]): Inc }).labels(...keys.map(String)));
+    this.cells.push(c);
+    return insert(tree, keys, c);
+  }
+
+  private observer(tree: Tree<Obs>, operation: string, metric: Histogram<string>): Obs {
+    const k = this.k1;
+    k[0] = operation;
+    return find(tree, k) ?? insert(tree, k, metric.labels(operation));
   }
 
   private duration(operation: string, outcome: string): DurationChild {
-    const key = `${operation}\u0000${outcome}`;
-    let d = this.requestDurations.get(key);
-    if (d === undefined) {
-      d = { labels: { operation, outcome }, child: this.metrics.requestDuration.labels(operation, outcome), refreshed: new Float64Array(this.bounds.length + 1).fill(-Infinity) };
-      this.requestDurations.set(key, d);
-    }
-    return d;
+    const k = this.k2;
+    k[0] = operation;
+    k[1] = outcome;
+    return (
+      find(this.requestDurations, k) ??
+      insert(this.requestDurations, k, {
+        labels: { operation, outcome },
+        child: this.metrics.requestDuration.labels(operation, outcome),
+        refreshed: new Float64Array(this.bounds.length + 1).fill(-Infinity),
+      })
+    );
   }
 
   /** `requestId` (FRS's X-Request-Id, else ours) becomes the duration bucket's exemplar. */
   request(app: string, operation: string, status: number, errorCode: string, outcome: AttemptOutcome, seconds: number, upstreamSeconds: number, requestId?: string): void {
-    const code = String(status);
-    child(this.requests, `${app}\u0000${operation}\u0000${code}\u0000${errorCode}`, this.metrics.requests, [app, operation, code, errorCode]).inc();
+    const k = this.k4;
+    k[0] = app;
+    k[1] = operation;
+    k[2] = status;
+    k[3] = errorCode;
+    this.cell(this.requests, k, this.metrics.requests).n++;
     const d = this.duration(operation, outcome);
     // The exemplar of a bucket is refreshed at most once a second (a scrape keeps only the latest
     // one anyway), so most calls pay for a bucket lookup only. Ids too long for an exemplar (a
@@ -55,12 +106,15 @@ export class ProxyMetrics {
     } else {
       d.child.observe(seconds);
     }
-    child(this.overheads, operation, this.metrics.proxyOverhead, [operation]).observe(Math.max(0, seconds - upstreamSeconds));
+    this.observer(this.overheads, operation, this.metrics.proxyOverhead).observe(Math.max(0, seconds - upstreamSeconds));
   }
 
   attempt(operation: string, outcome: AttemptOutcome, seconds: number): void {
-    child(this.attempts, `${operation}\u0000${outcome}`, this.metrics.upstreamAttempts, [operation, outcome]).inc();
-    child(this.upstreamDurations, operation, this.metrics.upstreamDuration, [operation]).observe(seconds);
+    const k = this.k2;
+    k[0] = operation;
+    k[1] = outcome;
+    this.cell(this.attempts, k, this.metrics.upstreamAttempts).n++;
+    this.observer(this.upstreamDurations, operation, this.metrics.upstreamDuration).observe(seconds);
   }
 
   /** FRS's rate-limit headers, when an answer carries them; values that are not numbers are skipped. */
@@ -85,16 +139,23 @@ export class ProxyMetrics {
 
   /** An attempt FRS may have billed although no answer came (issue 10). */
   possiblyBilled(operation: string): void {
-    child(this.possibly, operation, this.metrics.possiblyBilled, [operation]).inc();
+    const k = this.k1;
+    k[0] = operation;
+    this.cell(this.possibly, k, this.metrics.possiblyBilled).n++;
   }
 
   /** A valid call over the QPS package's rate in its sliding second. */
   qpsOverflow(operation: string): void {
-    child(this.overflows, operation, this.metrics.qpsOverflow, [operation]).inc();
+    const k = this.k1;
+    k[0] = operation;
+    this.cell(this.overflows, k, this.metrics.qpsOverflow).n++;
   }
 
   billable(app: string, operation: string): void {
-    child(this.billables, `${app}\u0000${operation}`, this.metrics.billableCalls, [app, operation]).inc();
+    const k = this.k2;
+    k[0] = app;
+    k[1] = operation;
+    this.cell(this.billables, k, this.metrics.billableCalls).n++;
   }
 }
 
@@ -105,13 +166,4 @@ interface DurationChild {
   readonly child: Obs;
   /** When each bucket's exemplar was last set (Date.now(); -Infinity: never). */
   readonly refreshed: Float64Array;
-}
-
-function child<T>(cache: Map<string, T>, key: string, metric: Counter<string> | Histogram<string>, labels: string[]): T {
-  let c = cache.get(key);
-  if (c === undefined) {
-    c = (metric as unknown as { labels(...v: string[]): T }).labels(...labels);
-    cache.set(key, c);
-  }
-  return c;
 }

@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { billingMonthOf } from '../common/billing-month';
+import { findIn, insertIn, KeyTree } from '../common/key-tree';
 
 export type UsageKind = 'request' | 'attempt';
 
@@ -32,7 +33,10 @@ export interface UsageBatch {
 }
 
 export class UsageBuffer {
-  private live = new Map<string, UsageRow>();
+  /** Rows by minute, app, operation, kind, code, error code, outcome (see key-tree.ts), and in a list. */
+  private live: KeyTree<UsageRow> = new Map();
+  private liveRows: UsageRow[] = [];
+  private readonly key: [number, string, string, UsageKind, number, string, string] = [0, '', '', 'request', 0, '', ''];
   private liveEvents = 0;
   private lastMinute = -1;
   private lastMonth = '';
@@ -55,11 +59,18 @@ export class UsageBuffer {
       this.lastMinute = minute;
       this.lastMonth = billingMonthOf(minute, this.timeZone);
     }
-    const key = `${minute}|${app}|${operation}|${kind}|${code}|${errorCode}|${outcome}`;
-    let row = this.live.get(key);
+    const key = this.key;
+    key[0] = minute;
+    key[1] = app;
+    key[2] = operation;
+    key[3] = kind;
+    key[4] = code;
+    key[5] = errorCode;
+    key[6] = outcome;
+    let row = findIn(this.live, key);
     if (row === undefined) {
-      row = { minute, month: this.lastMonth, app, operation, kind, code, errorCode, outcome, count: 0, billable: 0, possiblyBilled: 0, qpsOverflow: 0 };
-      this.live.set(key, row);
+      row = insertIn(this.live, key, { minute, month: this.lastMonth, app, operation, kind, code, errorCode, outcome, count: 0, billable: 0, possiblyBilled: 0, qpsOverflow: 0 });
+      this.liveRows.push(row);
     }
     row.count++;
     if (billable) row.billable++;
@@ -69,10 +80,10 @@ export class UsageBuffer {
 
   /** Moves everything recorded so far into a batch; later events go to a fresh buffer. */
   take(): UsageBatch | undefined {
-    if (this.live.size === 0) return undefined;
-    const rows = [...this.live.values()];
-    const batch: UsageBatch = { flushId: randomUUID(), rows, events: this.liveEvents };
+    if (this.liveRows.length === 0) return undefined;
+    const batch: UsageBatch = { flushId: randomUUID(), rows: this.liveRows, events: this.liveEvents };
     this.live = new Map();
+    this.liveRows = [];
     this.liveEvents = 0;
     return batch;
   }
@@ -82,12 +93,12 @@ export class UsageBuffer {
   }
 
   get keys(): number {
-    return this.live.size;
+    return this.liveRows.length;
   }
 
   /** Billable calls per operation of `month` recorded but not yet taken. */
   billableByOperation(month: string, into: Map<string, number> = new Map()): Map<string, number> {
-    for (const row of this.live.values()) {
+    for (const row of this.liveRows) {
       if (row.billable > 0 && row.month === month) into.set(row.operation, (into.get(row.operation) ?? 0) + row.billable);
     }
     return into;
