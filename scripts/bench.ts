@@ -34,6 +34,7 @@ import { ProxyMetrics } from '../src/proxy/proxy.metrics';
 import { QpsTracker } from '../src/quota/qps-tracker';
 import { budgetAdmissionCost } from './bench-budget';
 import { accountingBench, printAccounting } from './bench-accounting';
+import { printProfile, summarizeProfile } from './bench-profile';
 
 const ROOT = path.resolve(__dirname, '..');
 const DURATION = Number(process.env.BENCH_DURATION ?? 8);
@@ -309,6 +310,9 @@ interface Row {
   /** CPU seconds of the proxy process per 1,000 requests (undefined for direct). */
   readonly cpuPer1000?: number;
   readonly peakRss?: number;
+  /** The measurement's time on the monotonic clock (µs) and the proxy's pid, to find its samples in a CPU profile. */
+  readonly window?: readonly [number, number];
+  readonly pid?: number;
 }
 
 function meteringCost(): { perRequestUs: number } {
@@ -394,9 +398,11 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const pids = t.s.pids();
       const cpu0 = cpuSeconds(pids);
+      const fromUs = Number(process.hrtime.bigint() / 1000n);
       const l = await load(`${t.s.url}${p}`, c, DURATION, t.key);
+      const toUs = Number(process.hrtime.bigint() / 1000n);
       const cpu = cpuSeconds(pids) - cpu0;
-      rows.push({ target: t.name, c, load: l, cpuPer1000: (cpu / l.requests) * 1000, peakRss: peakRssMb(pids) });
+      rows.push({ target: t.name, c, load: l, cpuPer1000: (cpu / l.requests) * 1000, peakRss: peakRssMb(pids), window: [fromUs, toUs], pid: pids[0] });
     }
   }
 
@@ -425,8 +431,21 @@ async function main(): Promise<void> {
 
   for (const t of targets) await t.s.stop();
   await upstream.stop();
+  if (process.env.BENCH_PROFILE_DIR) printProfiles(path.resolve(process.env.BENCH_PROFILE_DIR), rows);
   // Flush and month report on a month of data (issue 10): also `npm run bench:accounting` alone.
   if (process.env.BENCH_ACCOUNTING !== 'off') printAccounting(await accountingBench());
+}
+
+/** For each frs-meter row, where its main thread's CPU went during that measurement (its --cpu-prof file). */
+function printProfiles(dir: string, rows: readonly Row[]): void {
+  console.log('\nwhere frs-meter spends its CPU under load (main-thread samples of --cpu-prof inside each measurement; GC helper threads and the kernel work of other processes are not in it):');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  for (const r of rows) {
+    if (!r.window || r.pid === undefined) continue;
+    const file = files.find((f) => f.split('.').includes(String(r.pid)));
+    if (!file) continue;
+    for (const line of printProfile(r.target, r.c, summarizeProfile(path.join(dir, file), r.window[0], r.window[1]), r.load.requests)) console.log(line);
+  }
 }
 
 main().then(

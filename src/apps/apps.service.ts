@@ -7,7 +7,7 @@
 // is checked against the SHA-256 of the bytes received.
 
 import { ConflictException, Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { CONFIG, Config, isBillable } from '../config/config';
 import { Clock } from '../common/clock';
 import { MetricsService } from '../metrics/metrics.service';
@@ -74,7 +74,7 @@ function isMultipart(contentType: string | undefined): boolean {
 }
 
 function hashKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
+  return sha256Hex(key);
 }
 
 function randomAk(): string {

@@ -112,6 +112,8 @@ export class ProxyService {
   private readonly logger = new Logger('Proxy');
   private readonly m: ProxyMetrics;
   private readonly bodies = new BodyPool();
+  private readonly operations = new Map<string, Map<string, OperationSpec>>();
+  private operationPaths = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -140,6 +142,26 @@ export class ProxyService {
   classify(method: string, url: string): Classified {
     const q = url.indexOf('?');
     return classify(method, q < 0 ? url : url.slice(0, q)) ?? { operation: UNKNOWN };
+  }
+
+  /**
+   * The operation a method and path are, remembered per path: an application calls a handful of
+   * paths (its project and face sets) over and over. Bounded: past 4,096 paths it starts afresh.
+   */
+  private operationOf(method: string, path: string): OperationSpec {
+    let byPath = this.operations.get(method);
+    if (byPath === undefined) this.operations.set(method, (byPath = new Map()));
+    let operation = byPath.get(path);
+    if (operation === undefined) {
+      operation = (classify(method, path) ?? { operation: UNKNOWN }).operation;
+      if (++this.operationPaths > 4096) {
+        this.operations.clear();
+        this.operationPaths = 1;
+        this.operations.set(method, (byPath = new Map()));
+      }
+      byPath.set(path, operation);
+    }
+    return operation;
   }
 
   /** Answers an error frs-meter decides itself (401, 413, 429, 502–504) and records it. */
@@ -171,7 +193,7 @@ export class ProxyService {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? '' : url.slice(q + 1);
-    const operation = (classify(method, path) ?? { operation: UNKNOWN }).operation;
+    const operation = this.operationOf(method, path);
     const projectInPath = path.split('/', 3)[2];
     const h = req.headers;
     const clientRequestId = h['x-request-id'];
