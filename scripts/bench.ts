@@ -6,7 +6,8 @@
 // 200 KB base64 face_detect POSTs from `wrk` (one thread) when installed, else autocannon, at
 // concurrency 1, 16 and 64. Printed per target and concurrency: req/s, p50/p99, the latency
 // added over direct, CPU seconds per 1,000 requests of the proxy process (utime + stime from
-// /proc/<pid>/stat, all threads, GC helpers included), peak RSS (VmHWM), and the ratios to
+// /proc/<pid>/stat, all threads, GC helpers included), peak RSS during the measurement (VmHWM,
+// reset before each; the peak since start is printed below the table), and the ratios to
 // nginx and to the bare-Node floor. Then the metering work per request and the cost of budget
 // admission (scripts/bench-budget.ts), timed in-process.
 //
@@ -148,6 +149,23 @@ function cpuSeconds(pids: number[]): number {
 }
 
 /** Peak resident set (VmHWM) summed over the processes, in MB. */
+/**
+ * Starts a new peak: writing 5 to /proc/<pid>/clear_refs resets VmHWM to the current RSS (Linux),
+ * so the peak read after a measurement is that measurement's, not start-up's or JIT warm-up's.
+ * Returns false where the kernel refuses (then the peak is since start).
+ */
+function resetPeakRss(pids: number[]): boolean {
+  let ok = true;
+  for (const pid of pids) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 function peakRssMb(pids: number[]): number {
   let kb = 0;
   for (const pid of pids) {
@@ -391,12 +409,18 @@ async function main(): Promise<void> {
   );
 
   const rows: Row[] = [];
+  let peakResetRefused = false;
+  /** Each target's peak RSS before each measurement began: start-up, warm-up, earlier levels. */
+  const startPeaks = new Map<string, number>();
   // Warm-up of each target (connections, JIT), then each concurrency level target by target.
   for (const t of targets) await load(`${t.s.url}${p}`, 16, 2, t.key);
   for (const c of LEVELS) {
     rows.push({ target: 'direct', c, load: await load(`${upstream.url}${p}`, c, DURATION) });
     for (const t of targets) {
       const pids = t.s.pids();
+      const sinceStart = peakRssMb(pids);
+      if (!resetPeakRss(pids)) peakResetRefused = true;
+      startPeaks.set(t.name, Math.max(startPeaks.get(t.name) ?? 0, sinceStart));
       const cpu0 = cpuSeconds(pids);
       const fromUs = Number(process.hrtime.bigint() / 1000n);
       const l = await load(`${t.s.url}${p}`, c, DURATION, t.key);
@@ -422,7 +446,14 @@ async function main(): Promise<void> {
     console.log('');
   }
   console.log('  +p50/+p99: latency added over calling the upstream directly at the same concurrency. CPU s/1k: CPU seconds of the proxy process per 1,000 requests.');
-  console.log('  RSS MB: peak resident set of the proxy process so far (VmHWM). Ratios: to nginx (1 worker) and to the bare node:http + undici forwarder, same run.');
+  console.log(
+    peakResetRefused
+      ? '  RSS MB: peak resident set of the proxy process since it started (VmHWM; this kernel refused the per-measurement reset). Ratios: to nginx (1 worker) and to the bare node:http + undici forwarder, same run.'
+      : '  RSS MB: peak resident set of the proxy process during that measurement (VmHWM, reset before each through /proc/<pid>/clear_refs). Ratios: to nginx (1 worker) and to the bare node:http + undici forwarder, same run.',
+  );
+  if (!peakResetRefused) {
+    for (const t of targets) console.log(`  ${t.name}: peak RSS from start to its last measurement, start-up and JIT warm-up included: ${f(Math.max(startPeaks.get(t.name) ?? 0, peakRssMb(t.s.pids())), 0).trim()} MB`);
+  }
   console.log('  Targets: CPU/request ≤ 1.2× bare; added latency at c=1 ≤ 0.3 ms p50, ≤ 2 ms p99; c=16 req/s ≥ 0.45× nginx; RSS ≤ 150 MB at c=64.\n');
   const cost = meteringCost();
   console.log(`  metering on the hot path: ${cost.perRequestUs.toFixed(2)} µs per request (usage buffer + metric children + QPS window; target ≤ 50 µs)`);
