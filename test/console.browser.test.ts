@@ -151,8 +151,11 @@ describeBrowser('the console in chromium', () => {
       expect(top['totals.billable_calls']).toBe(String(usage.totals.billable_calls));
       expect(top['totals.requests']).toBe(String(usage.totals.requests));
       const detect = await cells(page, 'face_detect');
-      // One free call per operation (FRS_METER_FREE_TIER_CALLS=1), used by the first face_detect.
+      // One free call for the account (FRS_METER_FREE_TIER_CALLS=1, the default per-account pool), used by the first face_detect.
       expect(detect).toMatchObject({ billable_calls: '5', free_calls_used: '1', free_calls_left: '0' });
+      // The page says the free calls are one pool, and its size, so "left" on every row is not read as per operation.
+      expect(usage.free_tier).toMatchObject({ scope: 'per_account', calls: 1 });
+      expect(await page.$eval('#free-tier-scope', (e) => e.textContent)).toContain('one pool of 1 a month for the whole account');
       const op = usage.operations.find((o: { operation: string }) => o.operation === 'face_detect');
       expect(detect).toMatchObject({ billable_calls: String(op.billable_calls), free_calls_left: String(op.free_calls_left) });
       // The month-end forecast, as GET /admin/forecast answers it (no price table here: calls only).
