@@ -72,68 +72,97 @@ export function guardBodyRate(fastify: FastifyInstance, t: ServerTimeouts, metri
 
 /** The same rule for a raw node:http request (the proxy serves FRS paths without Fastify). */
 export function bodyRateWatcher(t: ServerTimeouts, metrics: MetricsService): (raw: IncomingMessage, res: ServerResponse, beforeCut?: () => void) => void {
-  const rate = t.minBodyBytesPerSecond;
+  const cuts = metrics.clientTimeouts.labels('body');
   return (raw, res, beforeCut) => {
     const h = raw.headers;
     if ((h['content-length'] === undefined || h['content-length'] === '0') && h['transfer-encoding'] === undefined) return;
-    const socket = raw.socket;
-    let start = performance.now();
-    let startBytes = socket.bytesRead;
-    inBody.add(socket);
-    let timer: NodeJS.Timeout | undefined;
-    let firesAt = 0;
-    const stop = () => {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      inBody.delete(socket);
-    };
-    const schedule = (ms: number) => {
-      firesAt = performance.now() + ms;
-      timer = setTimeout(check, ms);
-    };
-    const violated = (): boolean => {
-      if (raw.readableFlowing !== true) {
-        // Nobody is reading the body yet (or reading is paused): the wait is ours, not the
-        // client's, so the clock starts again when reading does.
-        start = performance.now();
-        startBytes = socket.bytesRead;
-        return false;
-      }
-      return performance.now() - start >= t.bodyGraceMs + ((socket.bytesRead - startBytes) / rate) * 1000;
-    };
-    const cut = () => {
-      stop();
-      metrics.clientTimeouts.labels('body').inc();
-      beforeCut?.();
-      if (!res.headersSent) {
-        res.writeHead(408, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(TIMEOUT_BODY), connection: 'close' });
-        res.end(TIMEOUT_BODY, () => socket.destroy());
-      } else {
-        socket.destroy();
-      }
-    };
-    const next = () => {
-      const received = socket.bytesRead - startBytes;
-      schedule(Math.max(10, start + t.bodyGraceMs + (received / rate) * 1000 - performance.now() + 1));
-    };
-    const done = () => raw.complete || raw.destroyed || socket.destroyed;
-    const check = () => {
-      timer = undefined;
-      if (done()) return stop();
-      // A timer that fires late means this process was stalled (GC, CPU starved): that time is
-      // not the client's, and the bytes it sent meanwhile have not been read yet.
-      const lag = performance.now() - firesAt;
-      if (lag > 20) start += lag;
-      if (!violated()) return next();
-      // Timers run before the event loop polls sockets: look once more after the poll phase.
-      setImmediate(() => {
-        if (done()) return stop();
-        if (violated()) cut();
-        else next();
-      });
-    };
-    schedule(t.bodyGraceMs);
-    raw.once('end', stop);
-    res.once('close', stop);
+    new BodyRateWatch(t, cuts, raw, res, beforeCut);
   };
+}
+
+/**
+ * One request's body-rate check: an object with two bound callbacks rather than a closure per
+ * step, since it lives as long as the request and every in-flight request holds one.
+ */
+class BodyRateWatch {
+  private readonly socket: Socket;
+  private start = performance.now();
+  private startBytes: number;
+  private timer: NodeJS.Timeout | undefined;
+  private firesAt = 0;
+  private readonly stop = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    inBody.delete(this.socket);
+  };
+  private readonly check = (): void => this.onTimer();
+
+  constructor(
+    private readonly t: ServerTimeouts,
+    private readonly cuts: { inc(): void },
+    private readonly raw: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly beforeCut: (() => void) | undefined,
+  ) {
+    this.socket = raw.socket;
+    this.startBytes = this.socket.bytesRead;
+    inBody.add(this.socket);
+    this.schedule(t.bodyGraceMs);
+    raw.once('end', this.stop);
+    res.once('close', this.stop);
+  }
+
+  private schedule(ms: number): void {
+    this.firesAt = performance.now() + ms;
+    this.timer = setTimeout(this.check, ms);
+  }
+
+  private violated(): boolean {
+    if (this.raw.readableFlowing !== true) {
+      // Nobody is reading the body yet (or reading is paused): the wait is ours, not the
+      // client's, so the clock starts again when reading does.
+      this.start = performance.now();
+      this.startBytes = this.socket.bytesRead;
+      return false;
+    }
+    return performance.now() - this.start >= this.t.bodyGraceMs + ((this.socket.bytesRead - this.startBytes) / this.t.minBodyBytesPerSecond) * 1000;
+  }
+
+  private cut(): void {
+    this.stop();
+    this.cuts.inc();
+    this.beforeCut?.();
+    const { res, socket } = this;
+    if (!res.headersSent) {
+      res.writeHead(408, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(TIMEOUT_BODY), connection: 'close' });
+      res.end(TIMEOUT_BODY, () => socket.destroy());
+    } else {
+      socket.destroy();
+    }
+  }
+
+  private next(): void {
+    const received = this.socket.bytesRead - this.startBytes;
+    this.schedule(Math.max(10, this.start + this.t.bodyGraceMs + (received / this.t.minBodyBytesPerSecond) * 1000 - performance.now() + 1));
+  }
+
+  private done(): boolean {
+    return this.raw.complete || this.raw.destroyed || this.socket.destroyed;
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.done()) return this.stop();
+    // A timer that fires late means this process was stalled (GC, CPU starved): that time is
+    // not the client's, and the bytes it sent meanwhile have not been read yet.
+    const lag = performance.now() - this.firesAt;
+    if (lag > 20) this.start += lag;
+    if (!this.violated()) return this.next();
+    // Timers run before the event loop polls sockets: look once more after the poll phase.
+    setImmediate(() => {
+      if (this.done()) return this.stop();
+      if (this.violated()) this.cut();
+      else this.next();
+    });
+  }
 }
