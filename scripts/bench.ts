@@ -1,6 +1,7 @@
 // `npm run bench`: a benchmark, not a test. In ONE run, on the same upstream and load, side by
 // side: the upstream called directly, nginx as a reverse proxy (1 worker; when `nginx` is on the
-// PATH), a bare node:http + undici forwarder (scripts/bare-forwarder.js, the runtime's floor),
+// PATH), a bare node:http + undici forwarder (scripts/bare-forwarder.js, the runtime's floor), a
+// node:http server that only reads the body and answers (scripts/node-sink.js, Node's receive cost),
 // and frs-meter — built with `npm run build`, started with `npm run start:prod` — once per
 // upstream signing mode (UNSIGNED-PAYLOAD, the default, and FRS_METER_SIGN_BODY=on). Load:
 // 200 KB base64 face_detect POSTs from `wrk` (one thread) when installed, else autocannon, at
@@ -15,7 +16,7 @@
 // for all); without nginx it is the bundled emulator with latency 0.
 //
 // BENCH_DURATION (seconds per measurement, default 8), BENCH_CONCURRENCY (default "1,16,64"),
-// BENCH_TARGETS (subset, e.g. "bare,meter"), BENCH_PROFILE_DIR (CPU profiles of frs-meter via
+// BENCH_TARGETS (subset of nginx, bare, sink, meter, meter-signed, e.g. "bare,meter"), BENCH_PROFILE_DIR (CPU profiles of frs-meter via
 // --cpu-prof, written when it stops), BENCH_METER_NODE_FLAGS (node flags for frs-meter instead of
 // start:prod's), BENCH_METER_VARIANTS (more frs-meter rows, one per "|"-separated set of node
 // flags), DATABASE_URL (else each frs-meter runs embedded Postgres).
@@ -217,6 +218,11 @@ async function bareForwarder(upstream: string): Promise<Started> {
   return { url, pids: () => [child.pid!], stop: () => stopChild(child) };
 }
 
+async function nodeSink(): Promise<Started> {
+  const { child, url } = await start(process.execPath, ['scripts/node-sink.js'], { PORT: '0' }, /listening on (http:\/\/[^\s]+)/);
+  return { url, pids: () => [child.pid!], stop: () => stopChild(child) };
+}
+
 async function emulatorUpstream(): Promise<Started> {
   const { child, url } = await start(
     process.execPath,
@@ -386,6 +392,7 @@ async function main(): Promise<void> {
     });
   }
   if (want('bare')) targets.push({ name: 'bare node+undici', s: await bareForwarder(upstream.url) });
+  if (want('sink')) targets.push({ name: 'node sink (no up)', s: await nodeSink() });
   if (want('meter')) {
     const unsigned = await meter(upstream.url, {});
     targets.push({ name: 'frs-meter unsigned', s: unsigned, key: unsigned.apiKey });
@@ -446,6 +453,7 @@ async function main(): Promise<void> {
     console.log('');
   }
   console.log('  +p50/+p99: latency added over calling the upstream directly at the same concurrency. CPU s/1k: CPU seconds of the proxy process per 1,000 requests.');
+  if (want('sink')) console.log('  node sink (no up): node:http reading the body and answering itself (scripts/node-sink.js), no upstream: its +p50/+p99 is what Node alone adds to take in the body, before any proxying.');
   console.log(
     peakResetRefused
       ? '  RSS MB: peak resident set of the proxy process since it started (VmHWM; this kernel refused the per-measurement reset). Ratios: to nginx (1 worker) and to the bare node:http + undici forwarder, same run.'
