@@ -94,21 +94,6 @@ describe('usage flush (repository)', () => {
     expect(row.n).toBe(8);
     expect(usage.monthBillable().get('face_compare')).toBe(8);
   });
-});
-
-describe('calls per minute (the rollup behind the console chart)', () => {
-  let db: { url: string; drop(): Promise<void> };
-  let opened: OpenedDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase('usage_minutes');
-    opened = await openDatabase({ url: db.url, dataDir: '', embeddedPort: 0 });
-  });
-
-  afterAll(async () => {
-    await opened?.close();
-    await db?.drop();
-  });
 
   it('adds each flush once, into the minute the calls happened, also a late flush into a past minute', async () => {
     const repo = new UsageRepository(opened.dataSource);
