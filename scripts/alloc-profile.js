@@ -9,6 +9,7 @@
 // ALLOC_INSPECT (default http://127.0.0.1:9229), ALLOC_SECONDS (5), ALLOC_CONCURRENCY (1).
 
 'use strict';
+/* global fetch */
 const { execFileSync } = require('node:child_process');
 const { writeFileSync, mkdtempSync } = require('node:fs');
 const os = require('node:os');
