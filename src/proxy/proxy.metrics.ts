@@ -38,9 +38,9 @@ export class ProxyMetrics {
   private readonly overheads: Tree<Obs> = new Map();
   private readonly rateLimits = new Map<string, [Set, Set, Set]>();
   /** Reused key lists (the hot path is synchronous, so one of each is enough). */
-  private readonly k1: [string | number] = [''];
-  private readonly k2: [string | number, string | number] = ['', ''];
-  private readonly k4: [string | number, string | number, string | number, string | number] = ['', '', '', ''];
+  private readonly k1: [KeyPart] = [''];
+  private readonly k2: [KeyPart, KeyPart] = ['', ''];
+  private readonly k4: [KeyPart, KeyPart, KeyPart, KeyPart] = ['', '', '', ''];
 
   constructor(private readonly metrics: MetricsService) {
     this.bounds = (metrics.requestDuration as unknown as { upperBounds: number[] }).upperBounds;

@@ -15,7 +15,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { randomUUID } from 'node:crypto';
 import { CONFIG, Config, isBillable } from '../config/config';
 import { Clock } from '../common/clock';
-import { Classified, classify, OperationSpec, UNKNOWN } from '../frs/operations';
+import { classify, OperationSpec, UNKNOWN } from '../frs/operations';
 import { errorCodeLabel, meterErrorBody, parseErrorCode } from '../frs/error-codes';
 import { EMPTY_BODY_SHA256 } from '../frs/signer';
 import { UpstreamAuth } from '../frs/upstream-auth';
@@ -137,11 +137,6 @@ export class ProxyService {
   bodyLimit(operation: OperationSpec): number {
     const limit = operation.carriesMedia ? this.config.limits.mediaBodyBytes : this.config.limits.otherBodyBytes;
     return this.upstreamAuth.mode === 'aksk' ? Math.min(limit, this.config.limits.akskBodyBytes) : limit;
-  }
-
-  classify(method: string, url: string): Classified {
-    const q = url.indexOf('?');
-    return classify(method, q < 0 ? url : url.slice(0, q)) ?? { operation: UNKNOWN };
   }
 
   /**
