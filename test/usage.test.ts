@@ -95,6 +95,34 @@ describe('usage flush (repository)', () => {
     expect(usage.monthBillable().get('face_compare')).toBe(8);
   });
 
+  it('a flush asked for while one is running also writes the calls recorded after that one began', async () => {
+    const clock = new ManualClock('2026-11-16T12:00:00+08:00', { frozen: true });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    class Slow extends UsageRepository {
+      override async applyFlush(b: UsageBatch, replica: string, month: string) {
+        if (!held) {
+          held = true;
+          await gate; // the first flush stalls inside its database round trip
+        }
+        return super.applyFlush(b, replica, month);
+      }
+    }
+    const config = { usage: { billingTimezone: 'Asia/Shanghai', flushIntervalMs: 1000, freeTierCalls: 2000, freeTierScope: 'per_operation', freeTierExcluded: ['live_detect'], batchDeleteBillable: true }, server: { shutdownGraceMs: 1000 }, metrics: { durationBuckets: [1] } };
+    const { MetricsService } = await import('../src/metrics/metrics.service');
+    const usage = new UsageService(config as never, clock, new Slow(opened.dataSource), new MetricsService(config as never), buildDrawdown(config as never, clock, opened.dataSource));
+    for (let i = 0; i < 3; i++) usage.buffer.recordAttempt(clock.now(), 'app-slow', 'face_search', 200, 'none', 'success', true);
+    const running = usage.flush(); // takes the 3 calls, then waits on the gate
+    for (let i = 0; i < 2; i++) usage.buffer.recordAttempt(clock.now(), 'app-slow', 'face_search', 200, 'none', 'success', true);
+    const asked = usage.flush(); // must also write the 2 recorded after `running` took the buffer
+    release();
+    await Promise.all([running, asked]);
+    expect(usage.pendingEvents).toBe(0);
+    const [row] = await opened.dataSource.query(`SELECT SUM(billable)::int AS n FROM usage_counts WHERE app = 'app-slow'`);
+    expect(row.n).toBe(5); // by hand: 3 + 2
+  });
+
   it('adds each flush once, into the minute the calls happened, also a late flush into a past minute', async () => {
     const repo = new UsageRepository(opened.dataSource);
     const timeline = new UsageTimelineRepository(opened.dataSource);

@@ -23,6 +23,7 @@ export class UsageService implements OnModuleInit, OnApplicationShutdown {
   private readonly pending: UsageBatch[] = [];
   private timer?: NodeJS.Timeout;
   private flushing?: Promise<void>;
+  private followUp?: Promise<void>;
   private dbMonth = '';
   private dbMonthBillable = new Map<string, number>();
   private lastFlushOk = true;
@@ -82,11 +83,20 @@ export class UsageService implements OnModuleInit, OnApplicationShutdown {
     return this.lastFlushAt;
   }
 
-  /** Writes everything recorded so far. Concurrent callers share one flush. */
+  /**
+   * Writes everything recorded so far. A flush already running took the buffer before the
+   * caller's latest events, so a caller that comes during one gets one more flush after it;
+   * every caller meanwhile shares that follow-up.
+   */
   flush(): Promise<void> {
-    if (!this.flushing) {
-      this.flushing = this.doFlush().finally(() => (this.flushing = undefined));
+    if (this.flushing) {
+      this.followUp ??= this.flushing.then(() => {
+        this.followUp = undefined;
+        return this.flush();
+      });
+      return this.followUp;
     }
+    this.flushing = this.doFlush().finally(() => (this.flushing = undefined));
     return this.flushing;
   }
 
